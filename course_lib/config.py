@@ -1,0 +1,195 @@
+"""Presets: every setting of a run in one place, read when a run starts.
+
+Introduced in notebook 01. A notebook's ``parameters`` cell names the few knobs a
+reader turns (``preset``, ``data_root``, ``dataset_a``, ``dataset_b``, ``encoder``,
+``pretrain_epochs``, ``probe_epochs``, ``batch_size``, ``seed``, ``device``); each
+left at ``None`` takes the preset's value. :func:`resolve` merges the two and
+checks the result, so a typo fails at once with one line that names the fix.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+
+from .errors import CourseError
+
+ENCODER_NAMES = ("N1", "ResNet-18")
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of one study. Units are in the field comments."""
+
+    preset: str
+    dataset_a: str = "digits-a"  # pretraining + set A evaluation ("name" or "name:path")
+    dataset_b: str | None = "digits-b"  # transfer set, labels disjoint from A; None skips B
+    data_root: str | None = None  # folder holding the datasets (see course_lib.data)
+    download: bool = False  # fetch missing datasets (needs network)
+    image_size: int = 8  # side of the network's input, pixels; other sizes are resized
+    encoders: tuple[str, ...] = ENCODER_NAMES
+    seed: int = 0
+    device: str = "auto"  # "auto" = cuda if available, else cpu
+    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (autocast dtype)
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the encoder (GPU runs)
+    batch_size: int = 256  # images per step (pairs for SSL)
+    # --- VICReg pretraining (Adam) ---
+    pretrain_epochs: int = 30
+    pretrain_lr: float = 1e-3
+    pretrain_weight_decay: float = 1e-6
+    projector: tuple[int, ...] = (1024, 1024, 1024)
+    augmentation: str = "crop-flip"
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    loss_weights: tuple[float, float, float] = (25.0, 25.0, 1.0)  # invariance, variance, covariance
+    # --- supervised baseline (SGD + cross-entropy) ---
+    supervised_epochs: int = 30
+    supervised_lr: float = 0.05  # SGD, momentum 0.9, cosine decay
+    # --- evaluation ---
+    probe_epochs: int = 20  # linear probe on frozen embeddings (SGD)
+    probe_lr: float = 0.1
+    finetune_epochs: int = 20
+    finetune_lr: float = 0.01
+    label_fractions: tuple[float, ...] = (0.01, 0.1)
+    tsne_points: int = 2000  # test images per t-SNE panel
+    # --- where things go ---
+    out_dir: str | None = None  # None: build/<preset> under the project root
+    runs_dir: str | None = None  # checkpoints; None: runs/ under the project root
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """The autocast dtype, or None for plain fp32."""
+        choice = self.precision
+        if choice == "auto":
+            dev = self.torch_device
+            if dev.type == "cuda":
+                choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            else:  # bf16 on a CPU without native bf16 is emulated and slower than fp32
+                native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+                native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+                choice = "bf16" if native else "fp32"
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+
+    @property
+    def out_path(self) -> Path:
+        return Path(self.out_dir) if self.out_dir else project_root() / "build" / self.preset
+
+    @property
+    def runs_path(self) -> Path:
+        return Path(self.runs_dir) if self.runs_dir else project_root() / "runs"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Each preset lists only what differs from the Config defaults.
+PRESETS: dict[str, dict] = {
+    # Seconds: what `make test` and nbval run (the committed notebooks carry its outputs).
+    "test": dict(
+        image_size=8, batch_size=128, pretrain_epochs=4, supervised_epochs=4,
+        probe_epochs=20, finetune_epochs=5, projector=(256, 256, 256), tsne_points=300,
+        crop_scale=(0.3, 1.0),
+    ),
+    # The main job of `make report`: the whole study on the embedded digits, minutes on 2 CPU cores.
+    "cpu": dict(
+        image_size=8, batch_size=128, pretrain_epochs=30, supervised_epochs=30,
+        probe_epochs=100, finetune_epochs=20, projector=(1024, 1024, 1024), tsne_points=2000,
+        crop_scale=(0.3, 1.0),
+    ),
+}
+
+
+def project_root() -> Path:
+    """The checkout holding this package, else the current folder (e.g. a pip install in Colab)."""
+    env = os.environ.get("COURSE_ROOT")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists() and (here / "notebooks").is_dir():
+        return here
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "notebooks").is_dir() and (folder / "pyproject.toml").exists():
+            return folder
+    return Path.cwd()
+
+
+_FIELDS = {f.name for f in fields(Config)}
+
+
+def _normalise_encoders(value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = ENCODER_NAMES if value.lower() in ("all", "both") else [v.strip() for v in value.split(",")]
+    out = []
+    for name in value:
+        match = [e for e in ENCODER_NAMES if e.lower().replace("-", "") == str(name).lower().replace("-", "")]
+        if not match:
+            raise CourseError(f"unknown encoder {name!r}: use one of {', '.join(ENCODER_NAMES)} (or 'all')")
+        out.append(match[0])
+    return tuple(out)
+
+
+def resolve(preset: str | None = None, **overrides) -> Config:
+    """The preset (else ``$COURSE_PRESET``, else ``"cpu"``) with the non-None ``overrides`` applied.
+
+    ``encoder`` is accepted as an alias of ``encoders`` (one name, a comma list or ``"all"``).
+    """
+    name = preset or os.environ.get("COURSE_PRESET") or "cpu"
+    if name not in PRESETS:
+        raise CourseError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+    values = dict(PRESETS[name])
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if "encoder" in overrides:
+        overrides["encoders"] = overrides.pop("encoder")
+    unknown = set(overrides) - _FIELDS
+    if unknown:
+        raise CourseError(
+            f"unknown setting(s) {', '.join(sorted(unknown))}: see course_lib.config.Config for the names"
+        )
+    values.update(overrides)
+    values["encoders"] = _normalise_encoders(values.get("encoders", ENCODER_NAMES))
+    for key in ("projector", "crop_scale", "loss_weights", "label_fractions"):
+        if key in values:
+            values[key] = tuple(values[key])
+    cfg = Config(preset=name, **values)
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: Config) -> None:
+    from .data import parse_spec
+
+    for spec in (cfg.dataset_a, cfg.dataset_b):
+        if spec is not None:
+            _, root = parse_spec(spec, cfg.data_root)
+            if root is not None and not root.exists() and not cfg.download:
+                raise CourseError(
+                    f"data folder {str(root)!r} does not exist: create it and put the dataset there, "
+                    "or set data_root to the folder that holds it"
+                )
+    if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise CourseError(f"unknown precision {cfg.precision!r}: use auto, fp32, bf16 or fp16")
+    if cfg.device not in ("auto", "cpu") and not cfg.device.startswith(("cuda", "mps")):
+        raise CourseError(f"unknown device {cfg.device!r}: use auto, cpu or cuda")
+    if cfg.torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise CourseError("device 'cuda' asked for but no CUDA GPU is visible: use device='auto' or 'cpu'")
+    for key in ("batch_size", "image_size", "pretrain_epochs", "supervised_epochs", "probe_epochs", "finetune_epochs"):
+        if getattr(cfg, key) < 1:
+            raise CourseError(f"{key} must be at least 1, got {getattr(cfg, key)}")
+    if not all(0 < f <= 1 for f in cfg.label_fractions):
+        raise CourseError(f"label_fractions must lie in (0, 1], got {cfg.label_fractions}")
+
+
+def with_overrides(cfg: Config, **changes) -> Config:
+    """A copy of ``cfg`` with some settings changed (and checked)."""
+    out = replace(cfg, **changes)
+    _check(out)
+    return out

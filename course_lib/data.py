@@ -1,0 +1,153 @@
+"""Datasets held as uint8 tensors on the device, split into the coursework's sets A and B.
+
+Introduced in notebook 01. Every dataset is an :class:`ImageDataset`: uint8 images
+``N x C x H x W`` (always 3 channels) and int64 labels, for a train and a test split.
+Training never goes through PIL or worker processes: the whole split sits on the
+device and a batch is a slice of an on-device permutation (:func:`batches`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .errors import CourseError
+
+#: The split seed is fixed on purpose: runs with different training seeds are
+#: compared on the same train/test split.
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """A labelled dataset with a train and a test split, images as uint8 NCHW."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    def to(self, device: torch.device | str) -> "ImageDataset":
+        """The same dataset with every tensor moved to ``device`` (one copy, up front)."""
+        return replace(
+            self,
+            x_train=self.x_train.to(device),
+            y_train=self.y_train.to(device),
+            x_test=self.x_test.to(device),
+            y_test=self.y_test.to(device),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ImageDataset({self.name!r}, train={len(self.y_train)}, test={len(self.y_test)}, "
+            f"classes={self.num_classes}, size={self.image_size}px)"
+        )
+
+
+def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed)
+
+
+def _as_dataset(name, x_tr, y_tr, x_te, y_te, classes) -> ImageDataset:
+    return ImageDataset(
+        name=name,
+        x_train=torch.as_tensor(x_tr, dtype=torch.uint8).contiguous(),
+        y_train=torch.as_tensor(y_tr, dtype=torch.int64),
+        x_test=torch.as_tensor(x_te, dtype=torch.uint8).contiguous(),
+        y_test=torch.as_tensor(y_te, dtype=torch.int64),
+        classes=tuple(classes),
+    )
+
+
+def load_digits_set(labels: range | None = None, test_fraction: float = 0.25) -> ImageDataset:
+    """scikit-learn's bundled handwritten digits (8x8, grey levels 0-16) as 3-channel uint8.
+
+    ``labels`` keeps only those digits and renumbers them from 0, the way the
+    coursework's sets A and B have disjoint label sets. The train/test split is
+    stratified and seeded with :data:`SPLIT_SEED`.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.clip(bunch.images * 16, 0, 255).astype(np.uint8)  # 0..16 -> 0..255
+    targets = bunch.target
+    labels = range(10) if labels is None else labels
+    keep = np.isin(targets, list(labels))
+    images, targets = images[keep], targets[keep] - labels[0]
+    images = np.repeat(images[:, None], 3, axis=1)  # grey -> RGB, so every encoder takes 3 channels
+    x_tr, x_te, y_tr, y_te = _stratified_split(images, targets, test_fraction, SPLIT_SEED)
+    name = "digits" if labels == range(10) else f"digits {labels[0]}-{labels[-1]}"
+    return _as_dataset(name, x_tr, y_tr, x_te, y_te, [str(d) for d in labels])
+
+
+# name -> loader(root, download). Real-data loaders register themselves here too.
+DATASETS: dict[str, Callable[[Path | None, bool], ImageDataset]] = {
+    "digits": lambda root, download: load_digits_set(),
+    "digits-a": lambda root, download: load_digits_set(range(0, 5)),
+    "digits-b": lambda root, download: load_digits_set(range(5, 10)),
+}
+
+
+def parse_spec(spec: str, data_root: str | Path | None) -> tuple[str, Path | None]:
+    """Split a dataset spec ``"name"`` or ``"name:path"`` into its name and root folder."""
+    name, _, path = spec.partition(":")
+    name = name.strip().lower()
+    if name not in DATASETS:
+        raise CourseError(f"unknown dataset {spec!r}: use one of {', '.join(DATASETS)}")
+    root = path or data_root
+    return name, (Path(root).expanduser() if root else None)
+
+
+def load_dataset(name: str, root: str | Path | None = None, download: bool = False) -> ImageDataset:
+    """Load a dataset by name (``"digits-a"``, ``"cifar10"``, ... or ``"name:path"``).
+
+    Returns an :class:`ImageDataset` on the CPU; call ``.to(device)`` once.
+    """
+    key, folder = parse_spec(name, root)
+    return DATASETS[key](folder, download)
+
+
+def batches(
+    n: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+    drop_last: bool = True,
+) -> Iterator[torch.Tensor]:
+    """Index tensors of shuffled batches: slices of one on-device permutation.
+
+    ``drop_last`` drops a ragged final batch (BatchNorm and the VICReg
+    statistics are noisy on tiny batches); a dataset smaller than one batch
+    still yields one batch with everything.
+    """
+    perm = torch.randperm(n, generator=generator, device="cpu").to(device)
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
+    for i in range(0, stop, batch_size):
+        yield perm[i : i + batch_size]
+
+
+def balanced_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Indices of a seeded, class-balanced subset with ``fraction`` of each class (at least one each)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = labels.cpu()
+    picked = []
+    for c in labels.unique(sorted=True):
+        idx = (labels == c).nonzero().flatten()
+        k = max(1, round(fraction * len(idx)))
+        picked.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    return torch.cat(picked).sort().values

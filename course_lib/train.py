@@ -1,0 +1,312 @@
+"""Training loops: VICReg pretraining (Adam) and the supervised baseline (SGD + cross-entropy).
+
+Introduced in notebooks 01 and 02. Both loops share :func:`fit`, which owns what a
+long run needs: a progress bar, a per-iteration log of every loss term, a JSON log
+per run, a checkpoint per epoch (written atomically), and resuming. A run lives in
+``runs/<kind>-<encoder>-<fingerprint>/``; the fingerprint hashes every setting that
+shapes the result, so changing a setting starts a new run instead of silently
+reusing an old one, and starting the same run again resumes it (or loads it, when it
+has finished: the notebook says so).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .augment import build_views, prepare
+from .config import Config
+from .data import ImageDataset, batches
+from .errors import CourseError
+from .losses import vicreg_loss
+from .models import Projector, build_encoder
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class Run:
+    """A finished training run: its modules, per-iteration history and bookkeeping."""
+
+    name: str
+    modules: dict[str, nn.Module]
+    history: list[dict[str, float]]
+    epochs: int
+    seconds: float  # wall time of training, summed over resumed sessions
+    run_dir: Path
+    status: str  # "trained", "resumed" or "loaded"
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.modules["encoder"]
+
+
+def data_fingerprint(data: ImageDataset) -> str:
+    """A cheap identity of a dataset's training images (shape + strided bytes)."""
+    x = data.x_train
+    sample = x.flatten()[:: max(1, x.numel() // 100_000)].cpu().to(torch.int64)
+    return f"{data.name}|{tuple(x.shape)}|{int(sample.sum())}|{int((sample * torch.arange(len(sample))).sum())}"
+
+
+def autocast(cfg: Config):
+    """The autocast context for the config's device and precision (nothing for fp32)."""
+    dtype = cfg.amp_dtype
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(cfg.torch_device.type, dtype=dtype)
+
+
+def _to_device(module: nn.Module, cfg: Config) -> nn.Module:
+    module = module.to(cfg.torch_device)
+    if cfg.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    return module
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a broken checkpoint
+
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=str))
+
+
+def load_checkpoint(path: Path, settings: dict | None = None) -> dict:
+    """Load a checkpoint with ``weights_only=True``; refuse it if its settings differ from ``settings``."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if settings is not None and ckpt.get("settings") != settings:
+        theirs = ckpt.get("settings", {})
+        diff = sorted(k for k in set(theirs) | set(settings) if theirs.get(k) != settings.get(k))
+        raise CourseError(
+            f"checkpoint {path} was made with other settings ({', '.join(diff)}): "
+            "delete it or pick another runs_dir to train afresh"
+        )
+    return ckpt
+
+
+def fit(
+    name: str,
+    settings: dict,
+    modules: dict[str, nn.Module],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    epochs: int,
+    step: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    num_samples: int,
+    cfg: Config,
+    scaler: torch.amp.GradScaler | None = None,
+    progress: bool = True,
+) -> Run:
+    """Train for ``epochs``, checkpointing each epoch; resume or load a run with the same settings.
+
+    ``step(indices)`` computes the loss dict (``"loss"`` plus terms to log) of one
+    batch; ``fit`` does the backward pass and the optimizer step.
+    """
+    settings = _jsonable(settings)
+    run_dir = cfg.runs_path / f"{name}-{_hash(settings)}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
+    ckpt_path = run_dir / CHECKPOINT
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, float]] = []
+    start_epoch, seconds, status = 0, 0.0, "trained"
+    if ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, settings)
+        for key, module in modules.items():
+            module.load_state_dict(ckpt["modules"][key])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        gen.set_state(ckpt["generator"])
+        history, start_epoch, seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
+        status = "loaded" if start_epoch >= epochs else "resumed"
+    for module in modules.values():
+        module.train()
+    bar = tqdm(range(start_epoch, epochs), desc=name, disable=not progress, leave=False,
+               initial=start_epoch, total=epochs)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        epoch_log = []
+        for it, idx in enumerate(batches(num_samples, cfg.batch_size, gen, cfg.torch_device)):
+            terms = step(idx)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(terms["loss"]).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                terms["loss"].backward()
+                optimizer.step()
+            epoch_log.append({k: v.detach() for k, v in terms.items()})
+        if scheduler is not None:
+            scheduler.step()
+        # One device->host transfer per epoch, not per step.
+        stacked = {k: torch.stack([r[k].float() for r in epoch_log]).cpu().tolist() for k in epoch_log[0]}
+        rows = [
+            {"epoch": epoch + 1, "iteration": len(history) + i + 1, **{k: stacked[k][i] for k in stacked}}
+            for i in range(len(epoch_log))
+        ]
+        if not all(math.isfinite(r["loss"]) for r in rows):
+            raise CourseError(
+                f"{name}: the loss became NaN/inf in epoch {epoch + 1}; lower the learning rate "
+                "or use precision='fp32' (the last good checkpoint is kept)"
+            )
+        history += rows
+        seconds += time.perf_counter() - t0
+        _atomic_save(
+            {
+                "settings": settings,
+                "epoch": epoch + 1,
+                "modules": {k: m.state_dict() for k, m in modules.items()},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "generator": gen.get_state(),
+                "history": history,
+                "seconds": seconds,
+            },
+            ckpt_path,
+        )
+        with open(run_dir / "log.jsonl", "a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}")
+    (run_dir / "metrics.json").write_text(json.dumps({"epochs": epochs, "seconds": seconds}, indent=2))
+    for module in modules.values():
+        module.eval()
+    return Run(name, modules, history, epochs, seconds, run_dir, status)
+
+
+def _hash(settings: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _common_settings(cfg: Config, data: ImageDataset, encoder_name: str) -> dict:
+    return {
+        "encoder": encoder_name,
+        "data": data_fingerprint(data),
+        "image_size": cfg.image_size,
+        "batch_size": cfg.batch_size,
+        "seed": cfg.seed,
+        "precision": str(cfg.amp_dtype),
+        "channels_last": cfg.channels_last,
+    }
+
+
+def _compiled(module: nn.Module, cfg: Config) -> nn.Module:
+    return torch.compile(module) if cfg.compile else module
+
+
+def pretrain_vicreg(cfg: Config, encoder_name: str, data: ImageDataset, progress: bool = True) -> Run:
+    """VICReg-pretrain ``encoder_name`` on ``data``'s training images, labels unused (Adam)."""
+    torch.manual_seed(cfg.seed)
+    encoder = _to_device(build_encoder(encoder_name), cfg)
+    projector = _to_device(Projector(encoder.out_dim, cfg.projector), cfg)
+    params = list(encoder.parameters()) + list(projector.parameters())
+    optimizer = torch.optim.Adam(params, lr=cfg.pretrain_lr, weight_decay=cfg.pretrain_weight_decay)
+    views = build_views(cfg.augmentation, cfg.image_size, cfg.crop_scale)
+    aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 1)
+    enc = _compiled(encoder, cfg)
+    lam, mu, nu = cfg.loss_weights
+    memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    x_train = data.x_train
+
+    def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        x_a, x_b = views(x_train[idx], aug_gen)
+        with autocast(cfg):
+            z_a = projector(enc(x_a.contiguous(memory_format=memory)))
+            z_b = projector(enc(x_b.contiguous(memory_format=memory)))
+        return vicreg_loss(z_a, z_b, lambda_param=lam, mu_param=mu, nu_param=nu)
+
+    settings = {
+        "method": "vicreg",
+        **_common_settings(cfg, data, encoder_name),
+        "epochs": cfg.pretrain_epochs,
+        "lr": cfg.pretrain_lr,
+        "weight_decay": cfg.pretrain_weight_decay,
+        "projector": cfg.projector,
+        "augmentation": cfg.augmentation,
+        "crop_scale": cfg.crop_scale,
+        "loss_weights": cfg.loss_weights,
+    }
+    scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
+    return fit(
+        f"vicreg-{encoder_name}", settings, {"encoder": encoder, "projector": projector}, optimizer,
+        None, cfg.pretrain_epochs, step, len(data.y_train), cfg, scaler, progress,
+    )
+
+
+class Classifier(nn.Module):
+    """Encoder followed by a linear head: the supervised baseline and the fine-tuned model."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.out_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def train_classifier(
+    cfg: Config,
+    name: str,
+    model: Classifier,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int,
+    lr: float,
+    settings: dict,
+    progress: bool = True,
+) -> Run:
+    """SGD (momentum 0.9, weight decay 5e-4, cosine decay) + cross-entropy on (x, y), crop + flip augmented."""
+    model = _to_device(model, cfg)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    views = build_views("crop-flip", cfg.image_size, (0.5, 1.0)).first
+    aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 2)
+    memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
+
+    def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        xb = views(x[idx], aug_gen).contiguous(memory_format=memory)
+        with autocast(cfg):
+            logits = model(xb)
+        return {"loss": F.cross_entropy(logits.float(), y[idx])}
+
+    settings = {**settings, "epochs": epochs, "lr": lr, "num_samples": len(y)}
+    return fit(name, settings, {"model": model}, optimizer, scheduler, epochs, step, len(y), cfg, scaler, progress)
+
+
+def train_supervised(cfg: Config, encoder_name: str, data: ImageDataset, progress: bool = True) -> Run:
+    """The supervised baseline: encoder + linear head trained on all of ``data``'s labels."""
+    torch.manual_seed(cfg.seed)
+    model = Classifier(build_encoder(encoder_name), data.num_classes)
+    settings = {"method": "supervised", **_common_settings(cfg, data, encoder_name)}
+    run = train_classifier(
+        cfg, f"supervised-{encoder_name}", model, data.x_train, data.y_train,
+        cfg.supervised_epochs, cfg.supervised_lr, settings, progress,
+    )
+    run.modules["encoder"] = model.encoder
+    return run
+
+
+def random_encoder(cfg: Config, encoder_name: str) -> nn.Module:
+    """The untrained encoder (same seed as training): the random-init baseline."""
+    torch.manual_seed(cfg.seed)
+    return _to_device(build_encoder(encoder_name), cfg).eval()
