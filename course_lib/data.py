@@ -151,3 +151,17 @@ def balanced_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.T
         k = max(1, round(fraction * len(idx)))
         picked.append(idx[torch.randperm(len(idx), generator=g)[:k]])
     return torch.cat(picked).sort().values
+
+
+def load_sets(cfg) -> tuple[ImageDataset, ImageDataset | None]:
+    """Sets A and B of a :class:`~course_lib.config.Config`, on its device (B is None when not set)."""
+    device = cfg.torch_device
+    a = load_dataset(cfg.dataset_a, cfg.data_root, cfg.download).to(device)
+    b = load_dataset(cfg.dataset_b, cfg.data_root, cfg.download).to(device) if cfg.dataset_b else None
+    if b is not None and set(a.classes) & set(b.classes):
+        raise CourseError(
+            f"sets A ({a.name}) and B ({b.name}) share classes {sorted(set(a.classes) & set(b.classes))[:5]}: "
+            "pick a set B whose labels are disjoint from A's"
+        )
+    return a, b
+from . import realdata  # noqa: E402,F401  (registers cifar10, tiny-imagenet, imagefolder)

@@ -69,14 +69,15 @@ def vicreg_loss(
     """The weighted VICReg loss and its three (unweighted) terms, for logging.
 
     Returns ``{"loss", "invariance", "variance", "covariance"}``; ``variance`` and
-    ``covariance`` are already summed over the two branches. Computed in float32
-    whatever the autocast dtype of the embeddings.
+    ``covariance`` are already summed over the two branches. Computed in float32,
+    with autocast disabled, whatever the dtype of the embeddings.
     """
     _check_pair(z_a, z_b)
-    z_a, z_b = z_a.float(), z_b.float()
-    inv = invariance(z_a, z_b)
-    var = variance(z_a, gamma, eps) + variance(z_b, gamma, eps)
-    cov = covariance(z_a) + covariance(z_b)
+    with torch.autocast(device_type=z_a.device.type, enabled=False):  # matmuls in fp32, not bf16
+        z_a, z_b = z_a.float(), z_b.float()
+        inv = invariance(z_a, z_b)
+        var = variance(z_a, gamma, eps) + variance(z_b, gamma, eps)
+        cov = covariance(z_a) + covariance(z_b)
     loss = lambda_param * inv + mu_param * var + nu_param * cov
     return {"loss": loss, "invariance": inv.detach(), "variance": var.detach(), "covariance": cov.detach()}
 
