@@ -90,6 +90,16 @@ class Config:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """A few lines naming the settings a reader cares about (no paths, no device name)."""
+        return (
+            f"preset {self.preset!r}: set A = {self.dataset_a}, set B = {self.dataset_b}, "
+            f"encoders {', '.join(self.encoders)}, {self.image_size} px\n"
+            f"VICReg {self.pretrain_epochs} epochs (Adam, lr {self.pretrain_lr:g}, {self.augmentation}), "
+            f"supervised {self.supervised_epochs} epochs, linear probe {self.probe_epochs} epochs, "
+            f"fine-tuning {self.finetune_epochs} epochs, batch {self.batch_size}, seed {self.seed}"
+        )
+
 
 # Each preset lists only what differs from the Config defaults.
 PRESETS: dict[str, dict] = {

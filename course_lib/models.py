@@ -101,6 +101,12 @@ class Projector(nn.Sequential):
         self.out_dim = dims[-1]
 
 
+class Pixels(nn.Flatten):
+    """The "no encoder" baseline: the flattened pixels as the embedding."""
+
+    out_dim = None
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

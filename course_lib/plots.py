@@ -1,0 +1,164 @@
+"""Figures: loss curves, image grids, augmented pairs and t-SNE panels.
+
+Introduced in notebook 01. Every function draws one figure and, given a ``path``,
+saves it there (PNG); :func:`figure_path` says where a preset's figures go. A
+figure is drawn and saved only here, never re-drawn in a notebook.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .config import Config
+
+TERMS = ("loss", "invariance", "variance", "covariance")
+
+
+def figure_path(cfg: Config, name: str) -> Path:
+    """``<out_dir>/figures/<name>.png`` (the folder is made if needed)."""
+    folder = cfg.out_path / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.png"
+
+
+def _save(fig: plt.Figure, path: Path | None) -> plt.Figure:
+    if path is not None:
+        # No timestamp in the metadata, so an unchanged figure is an unchanged file.
+        fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    return fig
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def loss_curves(
+    histories: dict[str, Sequence[dict[str, float]]],
+    terms: Sequence[str] = TERMS,
+    title: str = "",
+    path: Path | None = None,
+) -> plt.Figure:
+    """One panel per logged term, one line per run, per iteration (light) and smoothed (dark)."""
+    terms = [t for t in terms if any(t in h[0] for h in histories.values() if h)]
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3.0), squeeze=False)
+    for ax, term in zip(axes[0], terms):
+        for i, (name, hist) in enumerate(histories.items()):
+            if not hist or term not in hist[0]:
+                continue
+            y = np.array([h[term] for h in hist])
+            x = np.arange(1, len(y) + 1)
+            color = f"C{i}"
+            ax.plot(x, y, color=color, alpha=0.25, lw=0.8)
+            w = max(1, len(y) // 30)
+            ys = _smooth(y, w)
+            ax.plot(x[len(x) - len(ys):], ys, color=color, lw=1.6, label=name)
+        ax.set_title(term)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def image_grid(
+    images: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    classes: Sequence[str] | None = None,
+    ncols: int = 10,
+    title: str = "",
+    path: Path | None = None,
+) -> plt.Figure:
+    """A grid of uint8 (or [-1, 1] float) images, captioned with their class names."""
+    images = images.detach().cpu()
+    if images.dtype != torch.uint8:  # network input in [-1, 1]
+        images = ((images.float() * 0.5 + 0.5).clamp(0, 1) * 255).to(torch.uint8)
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.2 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
+            if labels is not None and classes is not None:
+                ax.set_title(classes[int(labels[i])], fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def augmented_pairs(
+    images: torch.Tensor, views, generator: torch.Generator, title: str = "", path: Path | None = None
+) -> plt.Figure:
+    """Rows: the original image, then its two augmented views (what the encoder is asked to match)."""
+    view_a, view_b = views(images, generator)
+    n = len(images)
+    stacked = torch.cat([((images.float() / 255) * 2 - 1).cpu(), view_a.cpu(), view_b.cpu()])
+    fig = image_grid(stacked, ncols=n, title=title)
+    for ax, label in zip(fig.axes[::n], ("original", "view 1", "view 2")):
+        ax.axis("on")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, fontsize=9)
+    return _save(fig, path)
+
+
+def tsne_panels(
+    panels: dict[str, np.ndarray],
+    labels: np.ndarray,
+    classes: Sequence[str],
+    seed: int = 0,
+    title: str = "",
+    path: Path | None = None,
+) -> plt.Figure:
+    """t-SNE (scikit-learn, PCA init) of each feature matrix, side by side, coloured by class."""
+    from sklearn.manifold import TSNE
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
+    palette = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for ax, (name, feats) in zip(axes[0], panels.items()):
+        perplexity = min(30.0, (len(feats) - 1) / 3)
+        xy = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed, n_jobs=2).fit_transform(
+            np.asarray(feats, dtype=np.float32)
+        )
+        for c in range(len(classes)):
+            m = labels == c
+            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=palette(c % palette.N), label=classes[c])
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if len(classes) <= 20:
+        axes[0][-1].legend(markerscale=2, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
+    """Top-1 per (encoder, method), one panel per (set, protocol): the results table at a glance."""
+    import seaborn as sns
+
+    groups = list(df.groupby(["set", "protocol"], sort=True))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.4 * len(groups), 3.2), squeeze=False, sharey=True)
+    for ax, ((set_, protocol), sub) in zip(axes[0], groups):
+        sns.barplot(data=sub, x="encoder", y="top1", hue="method", ax=ax, errorbar=None)
+        ax.set_title(f"set {set_}: {protocol}", fontsize=9)
+        ax.set_ylabel("top-1 (%)")
+        ax.set_xlabel("")
+        ax.legend(fontsize=7)
+        ax.set_ylim(0, 100)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

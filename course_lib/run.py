@@ -1,0 +1,112 @@
+"""Run every notebook in order with papermill and regenerate ``report/`` and ``figures/``.
+
+    python -m course_lib.run                       # the cpu preset (what `make report` does)
+    python -m course_lib.run --preset test         # seconds, for a smoke run
+    python -m course_lib.run -p encoder=N1 -p pretrain_epochs=50 -p dataset_a=imagefolder -p data_root=~/cifar
+
+Executed copies go to ``build/<preset>/notebooks/``; the tables and figures are
+built in ``build/<preset>/`` and copied over ``report/`` and ``figures/`` only when
+every notebook has succeeded, so a failed run never overwrites an earlier report.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .config import project_root, resolve
+from .errors import CourseError
+
+#: The knobs every notebook's ``parameters`` cell names; other settings travel in ``settings``.
+KNOBS = ("preset", "data_root", "dataset_a", "dataset_b", "encoder", "pretrain_epochs", "probe_epochs",
+         "batch_size", "seed", "device")
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """``key=value`` with a Python literal value (numbers, lists, None, True) or else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise CourseError(f"bad parameter {text!r}: write it as key=value, e.g. -p pretrain_epochs=10")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip(), value
+
+
+def notebook_list(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _promote(src: Path, dst: Path) -> None:
+    """Replace ``dst`` by a copy of ``src``, swapping folders so a crash leaves one of the two whole."""
+    if not src.is_dir():
+        return
+    tmp = dst.with_name(dst.name + ".new")
+    old = dst.with_name(dst.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    if dst.exists():
+        dst.rename(old)
+    tmp.rename(dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m course_lib.run", description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default=None, help="test, cpu (default), colab-t4 or full")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a knob or any Config setting (repeatable)")
+    ap.add_argument("--only", nargs="*", default=None, help="run only notebooks whose name contains one of these")
+    ap.add_argument("--no-promote", action="store_true", help="leave report/ and figures/ alone")
+    args = ap.parse_args(argv)
+
+    root = project_root()
+    try:
+        params = dict(parse_param(p) for p in args.param)
+        preset = args.preset or params.pop("preset", None)
+        cfg = resolve(preset, **params)  # fails fast, with one line, on any bad name or folder
+    except CourseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    import papermill as pm
+
+    out = cfg.out_path
+    for sub in ("metrics", "report", "figures", "notebooks"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    knobs = {k: v for k, v in params.items() if k in KNOBS}
+    settings = {k: v for k, v in params.items() if k not in KNOBS}
+    parameters = {"preset": cfg.preset, **knobs, "settings": settings, "out_dir": str(out)}
+    notebooks = notebook_list(root / "notebooks")
+    if args.only:
+        notebooks = [nb for nb in notebooks if any(s in nb.name for s in args.only)]
+    print(f"preset {cfg.preset}: {len(notebooks)} notebooks -> {out}")
+    t_all = time.perf_counter()
+    for i, nb in enumerate(notebooks, 1):
+        t0 = time.perf_counter()
+        print(f"[{i}/{len(notebooks)}] {nb.name} ...", end=" ", flush=True)
+        executed = out / "notebooks" / nb.name
+        try:
+            pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent),
+                                progress_bar=False, kernel_name="python3")
+        except pm.PapermillExecutionError as err:
+            print("failed")
+            print(f"error: {nb.name} failed with {err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}; "
+                  f"see {executed}; report/ and figures/ left as they were", file=sys.stderr)
+            return 1
+        print(f"done in {time.perf_counter() - t0:.0f} s")
+    if not args.no_promote and not args.only:
+        _promote(out / "report", root / "report")
+        _promote(out / "figures", root / "figures")
+        print(f"report/ and figures/ updated ({time.perf_counter() - t_all:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
