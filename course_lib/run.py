@@ -56,6 +56,38 @@ def _promote(src: Path, dst: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def store_outputs(notebooks: list[Path]) -> None:
+    """Execute the source notebooks in place with the ``test`` preset, keeping only stable outputs.
+
+    This is how the committed notebooks get the outputs that ``pytest --nbval-lax``
+    compares: progress bars, warnings (stderr) and execution timings are dropped.
+    """
+    import os
+    import tempfile
+
+    import nbformat
+    import papermill as pm
+
+    os.environ["COURSE_PRESET"] = "test"
+    for nb in notebooks:
+        print(f"storing outputs of {nb.name} ...", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / nb.name
+            pm.execute_notebook(str(nb), str(out), cwd=str(nb.parent), progress_bar=False, kernel_name="python3")
+            book = nbformat.read(out, as_version=4)
+        book.metadata.pop("papermill", None)
+        for cell in book.cells:
+            cell.metadata.pop("papermill", None)
+            cell.metadata.pop("execution", None)
+            if cell.cell_type == "code":
+                cell.outputs = [
+                    o for o in cell.outputs
+                    if not (o.output_type == "stream" and o.name == "stderr")
+                    and "application/vnd.jupyter.widget-view+json" not in o.get("data", {})
+                ]
+        nbformat.write(book, nb)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m course_lib.run", description=__doc__.split("\n")[0])
     ap.add_argument("--preset", default=None, help="test, cpu (default), colab-t4 or full")
@@ -63,9 +95,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="override a knob or any Config setting (repeatable)")
     ap.add_argument("--only", nargs="*", default=None, help="run only notebooks whose name contains one of these")
     ap.add_argument("--no-promote", action="store_true", help="leave report/ and figures/ alone")
+    ap.add_argument("--store-outputs", action="store_true",
+                    help="re-execute notebooks/ in place with the test preset (the outputs nbval compares)")
     args = ap.parse_args(argv)
 
     root = project_root()
+    if args.store_outputs:
+        store_outputs(notebook_list(root / "notebooks"))
+        return 0
     try:
         params = dict(parse_param(p) for p in args.param)
         preset = args.preset or params.pop("preset", None)

@@ -68,7 +68,7 @@ def autocast(cfg: Config):
 
 def _to_device(module: nn.Module, cfg: Config) -> nn.Module:
     module = module.to(cfg.torch_device)
-    if cfg.channels_last:
+    if cfg.memory_format == torch.channels_last:
         module = module.to(memory_format=torch.channels_last)
     return module
 
@@ -108,12 +108,16 @@ def fit(
     cfg: Config,
     scaler: torch.amp.GradScaler | None = None,
     progress: bool = True,
+    generators: dict[str, torch.Generator] | None = None,
 ) -> Run:
     """Train for ``epochs``, checkpointing each epoch; resume or load a run with the same settings.
 
     ``step(indices)`` computes the loss dict (``"loss"`` plus terms to log) of one
-    batch; ``fit`` does the backward pass and the optimizer step.
+    batch; ``fit`` does the backward pass and the optimizer step. ``generators``
+    (e.g. the augmentation's) are checkpointed too, so a resumed run draws the same
+    views as an uninterrupted one.
     """
+    generators = generators or {}
     settings = _jsonable(settings)
     run_dir = cfg.runs_path / f"{name}-{_hash(settings)}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -126,22 +130,30 @@ def fit(
         ckpt = load_checkpoint(ckpt_path, settings)
         for key, module in modules.items():
             module.load_state_dict(ckpt["modules"][key])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None:
+        if ckpt["optimizer"] is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt["scheduler"] is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         gen.set_state(ckpt["generator"])
+        for key, g in generators.items():
+            g.set_state(ckpt["generators"][key])
         history, start_epoch, seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
         status = "loaded" if start_epoch >= epochs else "resumed"
+    if status == "loaded":  # a finished run: nothing to train, say so
+        tqdm.write(f"{name}: loaded the finished run {run_dir.name} ({start_epoch} epochs)")
+    with open(run_dir / "log.jsonl", "w") as f:  # rewritten from the checkpoint, so a resume never duplicates rows
+        f.writelines(json.dumps(r) + "\n" for r in history)
     for module in modules.values():
         module.train()
+    last_save = time.perf_counter()
     bar = tqdm(range(start_epoch, epochs), desc=name, disable=not progress, leave=False,
                initial=start_epoch, total=epochs)
     for epoch in bar:
         t0 = time.perf_counter()
         epoch_log = []
-        for it, idx in enumerate(batches(num_samples, cfg.batch_size, gen, cfg.torch_device)):
+        for idx in batches(num_samples, cfg.batch_size, gen, cfg.torch_device):
             terms = step(idx)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -167,22 +179,29 @@ def fit(
             )
         history += rows
         seconds += time.perf_counter() - t0
-        _atomic_save(
-            {
-                "settings": settings,
-                "epoch": epoch + 1,
-                "modules": {k: m.state_dict() for k, m in modules.items()},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "generator": gen.get_state(),
-                "history": history,
-                "seconds": seconds,
-            },
-            ckpt_path,
-        )
         with open(run_dir / "log.jsonl", "a") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
+        finished = epoch + 1 == epochs
+        # Writing a ResNet-18 checkpoint takes about a second on a CPU: on short epochs, save at
+        # most every checkpoint_every_s seconds (and always at the end) instead of every epoch.
+        if finished or time.perf_counter() - last_save >= cfg.checkpoint_every_s:
+            _atomic_save(
+                {
+                    "settings": settings,
+                    "epoch": epoch + 1,
+                    "modules": {k: m.state_dict() for k, m in modules.items()},
+                    # a finished run is never trained further (more epochs = a new run): drop the optimizer
+                    "optimizer": None if finished else optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None and not finished else None,
+                    "scaler": scaler.state_dict() if scaler is not None and not finished else None,
+                    "generator": gen.get_state(),
+                    "generators": {k: g.get_state() for k, g in generators.items()},
+                    "history": history,
+                    "seconds": seconds,
+                },
+                ckpt_path,
+            )
+            last_save = time.perf_counter()
         bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}")
     (run_dir / "metrics.json").write_text(json.dumps({"epochs": epochs, "seconds": seconds}, indent=2))
     for module in modules.values():
@@ -204,7 +223,6 @@ def _common_settings(cfg: Config, data: ImageDataset, encoder_name: str) -> dict
         "batch_size": cfg.batch_size,
         "seed": cfg.seed,
         "precision": str(cfg.amp_dtype),
-        "channels_last": cfg.channels_last,
     }
 
 
@@ -223,7 +241,7 @@ def pretrain_vicreg(cfg: Config, encoder_name: str, data: ImageDataset, progress
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 1)
     enc = _compiled(encoder, cfg)
     lam, mu, nu = cfg.loss_weights
-    memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    memory = cfg.memory_format
     x_train = data.x_train
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -247,7 +265,7 @@ def pretrain_vicreg(cfg: Config, encoder_name: str, data: ImageDataset, progress
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
     return fit(
         f"vicreg-{encoder_name}", settings, {"encoder": encoder, "projector": projector}, optimizer,
-        None, cfg.pretrain_epochs, step, len(data.y_train), cfg, scaler, progress,
+        None, cfg.pretrain_epochs, step, len(data.y_train), cfg, scaler, progress, {"augment": aug_gen},
     )
 
 
@@ -280,7 +298,7 @@ def train_classifier(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     views = build_views("crop-flip", cfg.image_size, (0.5, 1.0)).first
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 2)
-    memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    memory = cfg.memory_format
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -290,7 +308,8 @@ def train_classifier(
         return {"loss": F.cross_entropy(logits.float(), y[idx])}
 
     settings = {**settings, "epochs": epochs, "lr": lr, "num_samples": len(y)}
-    return fit(name, settings, {"model": model}, optimizer, scheduler, epochs, step, len(y), cfg, scaler, progress)
+    return fit(name, settings, {"model": model}, optimizer, scheduler, epochs, step, len(y), cfg, scaler, progress,
+               {"augment": aug_gen})
 
 
 def train_supervised(cfg: Config, encoder_name: str, data: ImageDataset, progress: bool = True) -> Run:

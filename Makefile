@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine: `make report` and `make test`.
+# Override any setting of the main job:  make report ARGS="--preset test -p encoder=N1"
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+ARGS   ?=
+
+.PHONY: report test unit nbval notebooks env bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-reference: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,reference]"
+	touch $@
+
+env: $(VENV)/.installed
+
+## The main job: every notebook in order (papermill), then report/ and figures/ (cpu preset by default).
+report: $(VENV)/.installed
+	$(PY) -m course_lib.run $(ARGS)
+
+## Unit tests (with the lightly parity tests), then the committed notebooks under nbval (test preset).
+test: unit nbval
+
+unit: $(VENV)/.installed-reference
+	$(PY) -m pytest tests
+
+nbval: $(VENV)/.installed
+	COURSE_PRESET=test $(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks
+
+## Re-execute notebooks/ with the test preset and store the outputs that nbval compares.
+notebooks: $(VENV)/.installed
+	$(PY) -m course_lib.run --store-outputs
+
+bench: $(VENV)/.installed-reference
+	$(PY) benchmarks/bench_pretrain.py --out benchmarks/results/$$(hostname)-$$(date +%Y%m%d).json
+
+clean:
+	rm -rf build .pytest_cache

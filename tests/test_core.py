@@ -1,0 +1,225 @@
+"""Values of the spine: presets, data splits, models, metrics, training runs and the report."""
+import json
+import math
+
+import pytest
+import torch
+
+from course_lib import CourseError, resolve
+from course_lib import data, evaluate, models, report, train
+from course_lib.losses import covariance, invariance, variance, vicreg_loss
+
+
+# ----------------------------------------------------------------------------- config
+def test_unknown_names_fail_with_one_line_naming_the_fix():
+    with pytest.raises(CourseError, match="unknown preset 'cpux': use one of test, cpu"):
+        resolve("cpux")
+    with pytest.raises(CourseError, match="unknown encoder 'resnet50'"):
+        resolve("test", encoder="resnet50")
+    with pytest.raises(CourseError, match="unknown dataset 'mnist'"):
+        resolve("test", dataset_a="mnist")
+    with pytest.raises(CourseError, match="unknown setting"):
+        resolve("test", pretrain_epoch=3)
+    for err in (pytest.raises(CourseError),):
+        with err as info:
+            resolve("test", dataset_a="cifar10", data_root="/nonexistent/cifar")
+        assert "does not exist" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_knobs_override_the_preset_and_env_picks_the_preset(monkeypatch):
+    cfg = resolve("test", encoder="n1", pretrain_epochs=7)
+    assert cfg.encoders == ("N1",) and cfg.pretrain_epochs == 7
+    assert resolve("test", encoder="all").encoders == ("N1", "ResNet-18")
+    monkeypatch.setenv("COURSE_PRESET", "test")
+    assert resolve().preset == "test"
+    monkeypatch.delenv("COURSE_PRESET")
+    assert resolve().preset == "cpu"
+
+
+# ----------------------------------------------------------------------------- data
+def test_digit_sets_are_disjoint_stratified_and_uint8():
+    a, b = data.load_dataset("digits-a"), data.load_dataset("digits-b")
+    assert a.classes == ("0", "1", "2", "3", "4") and b.classes == ("5", "6", "7", "8", "9")
+    assert not set(a.classes) & set(b.classes)
+    for ds in (a, b):
+        assert ds.x_train.dtype == torch.uint8 and ds.x_train.shape[1:] == (3, 8, 8)
+        assert ds.y_train.min() == 0 and ds.y_train.max() == 4
+        # stratified: each class's share of the test split matches the train split within one image
+        tr = torch.bincount(ds.y_train) / len(ds.y_train)
+        te = torch.bincount(ds.y_test) / len(ds.y_test)
+        assert torch.allclose(tr, te, atol=1.5 / len(ds.y_test))
+    assert len(a.y_train) + len(a.y_test) + len(b.y_train) + len(b.y_test) == 1797
+    # no image is both in train and in test
+    train_set = {bytes(x.numpy()) for x in a.x_train}
+    assert sum(bytes(x.numpy()) in train_set for x in a.x_test) <= 2  # the digits hold a few exact duplicates
+
+
+def test_batches_cover_every_index_once_and_drop_the_ragged_tail():
+    g = torch.Generator().manual_seed(0)
+    idx = torch.cat(list(data.batches(10, 3, g)))
+    assert len(idx) == 9 and len(set(idx.tolist())) == 9
+    small = list(data.batches(5, 8, g))  # smaller than one batch: one batch with everything
+    assert len(small) == 1 and sorted(small[0].tolist()) == list(range(5))
+
+
+def test_balanced_subset_takes_the_fraction_of_each_class_seeded():
+    y = torch.tensor([0] * 100 + [1] * 50 + [2] * 3)
+    s = data.balanced_subset(y, 0.1, seed=0)
+    assert torch.bincount(y[s]).tolist() == [10, 5, 1]  # at least one per class
+    assert torch.equal(s, data.balanced_subset(y, 0.1, seed=0))
+    assert not torch.equal(s, data.balanced_subset(y, 0.1, seed=1))
+
+
+# ----------------------------------------------------------------------------- models
+def test_n1_reconstruction_has_the_courseworks_parameter_count():
+    n1 = models.N1(batch_norm=False)
+    head = torch.nn.Linear(n1.out_dim, 10)
+    assert models.count_parameters(n1) + models.count_parameters(head) == models.N1_COURSEWORK_PARAMS == 403_530
+    assert models.count_parameters(models.N1()) == 400_960 + 2 * (32 + 64 + 64 + 128 + 192)
+
+
+@pytest.mark.parametrize("name,dim,params", [("N1", 256, 401_920), ("ResNet-18", 512, 11_168_832)])
+def test_encoders_output_size_and_parameters(name, dim, params):
+    enc = models.build_encoder(name)
+    assert models.count_parameters(enc) == params
+    for size in (8, 32):
+        assert enc(torch.zeros(2, 3, size, size)).shape == (2, dim)
+
+
+def test_resnet18_has_the_cifar_stem():
+    net = models.ResNet18().net
+    assert net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
+    assert isinstance(net.maxpool, torch.nn.Identity)
+
+
+def test_projector_is_three_linear_layers_with_batchnorm_between():
+    p = models.Projector(256, (1024, 1024, 1024))
+    kinds = [type(m).__name__ for m in p]
+    assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert p(torch.randn(4, 256)).shape == (4, 1024)
+
+
+# ----------------------------------------------------------------------------- VICReg
+def test_vicreg_terms_on_a_hand_computed_example():
+    # z_a = [[0, 0], [2, 2]], z_b = [[0, 2], [2, 0]]
+    z_a = torch.tensor([[0.0, 0.0], [2.0, 2.0]])
+    z_b = torch.tensor([[0.0, 2.0], [2.0, 0.0]])
+    # invariance: squared differences 0, 4, 0, 4 -> mean 2
+    assert invariance(z_a, z_b).item() == pytest.approx(2.0)
+    # each dim of z_a: values 0, 2 -> unbiased var 2, std sqrt(2) > 1 -> hinge 0
+    assert variance(z_a, eps=0).item() == pytest.approx(0.0)
+    # z/4: std sqrt(2)/4 = 0.3536 -> hinge 0.6464 in both dims
+    assert variance(z_a / 4, eps=0).item() == pytest.approx(1 - math.sqrt(2) / 4)
+    # cov(z_a) = [[2, 2], [2, 2]]: off-diagonal squares 4 + 4 = 8, / d = 2 -> 4
+    assert covariance(z_a).item() == pytest.approx(4.0)
+    # cov(z_b) = [[2, -2], [-2, 2]] -> also 4
+    terms = vicreg_loss(z_a, z_b)
+    expected = 25 * 2.0 + 25 * 0.0 + 1 * (4.0 + 4.0)
+    assert terms["loss"].item() == pytest.approx(expected)
+
+
+def test_collapsed_embeddings_give_variance_one_and_covariance_zero():
+    z = torch.ones(16, 8) * 3.0
+    assert variance(z, eps=0).item() == 1.0
+    assert variance(z).item() == pytest.approx(1 - math.sqrt(1e-4))
+    assert covariance(z).item() == 0.0
+    terms = vicreg_loss(z, z.clone())
+    assert terms["invariance"].item() == 0.0 and terms["variance"].item() == pytest.approx(2 * (1 - 0.01))
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_topk_accuracy_on_a_known_case():
+    logits = torch.tensor([[0.9, 0.1, 0.0], [0.1, 0.2, 0.7], [0.3, 0.5, 0.2], [0.5, 0.4, 0.1]])
+    y = torch.tensor([0, 0, 1, 2])
+    acc = evaluate.topk_accuracy(logits, y, ks=(1, 2, 5))
+    assert acc["top1"] == 50.0  # rows 0 and 2
+    assert acc["top2"] == 50.0  # row 1's top-2 is {2, 1}; row 3's is {0, 1}
+    assert acc["top5"] == 100.0  # k above the class count counts everything
+
+
+def test_linear_probe_separates_separable_features():
+    cfg = resolve("test", device="cpu", probe_epochs=30)
+    ds = data.load_dataset("digits-a")
+    acc = evaluate.linear_probe(models.Pixels(), ds, cfg)
+    assert acc["top1"] > 90  # 8x8 digits are nearly linearly separable in pixel space
+    assert acc["epochs"] == 30
+
+
+# ----------------------------------------------------------------------------- training runs
+def _tiny(tmp_path, **kw):
+    return resolve("test", device="cpu", runs_dir=str(tmp_path), encoder="N1", batch_size=64,
+                   projector=(32, 32), **kw)
+
+
+def test_pretraining_logs_every_term_per_iteration_and_reloads_instead_of_retraining(tmp_path):
+    cfg = _tiny(tmp_path, pretrain_epochs=2)
+    ds = data.load_dataset("digits-a")
+    run = train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    assert run.status == "trained" and run.epochs == 2
+    steps = len(ds.y_train) // 64
+    assert len(run.history) == 2 * steps
+    assert set(run.history[0]) >= {"epoch", "iteration", "loss", "invariance", "variance", "covariance"}
+    log = [json.loads(line) for line in (run.run_dir / "log.jsonl").read_text().splitlines()]
+    assert log == run.history
+    again = train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    assert again.status == "loaded" and again.history == run.history
+    for p, q in zip(run.encoder.parameters(), again.encoder.parameters()):
+        assert torch.equal(p.cpu(), q.cpu())
+    other = train.pretrain_vicreg(_tiny(tmp_path, pretrain_epochs=3), "N1", ds, progress=False)
+    assert other.run_dir != run.run_dir  # a changed setting is a new run, never a silent reuse
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    cfg = _tiny(tmp_path, pretrain_epochs=3, checkpoint_every_s=0)  # a checkpoint after every epoch
+    ds = data.load_dataset("digits-a")
+    full = train.pretrain_vicreg(_tiny(tmp_path / "ref", pretrain_epochs=3), "N1", ds, progress=False)
+
+    calls = {"n": 0}
+    real = data.batches
+
+    def dying_batches(*args, **kwargs):  # the process "dies" in the middle of the third epoch
+        calls["n"] += 1
+        for i, b in enumerate(real(*args, **kwargs)):
+            if calls["n"] == 3 and i == 2:
+                raise KeyboardInterrupt
+            yield b
+
+    monkeypatch.setattr(train, "batches", dying_batches)
+    with pytest.raises(KeyboardInterrupt):
+        train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    monkeypatch.setattr(train, "batches", real)
+    resumed = train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    assert resumed.status == "resumed"
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history], rel=1e-4)
+
+
+def test_a_checkpoint_with_other_settings_is_refused(tmp_path):
+    cfg = _tiny(tmp_path, pretrain_epochs=1)
+    ds = data.load_dataset("digits-a")
+    run = train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    ckpt = run.run_dir / train.CHECKPOINT
+    with pytest.raises(CourseError, match="other settings"):
+        train.load_checkpoint(ckpt, {"method": "vicreg", "lr": 123})
+
+
+# ----------------------------------------------------------------------------- report
+def test_report_tables_come_from_saved_rows(tmp_path):
+    cfg = resolve("test", out_dir=str(tmp_path))
+    res = {"top1": 91.234, "top5": 100, "epochs": 3, "seconds": 1.26}
+    report.save_rows(cfg, "x", [
+        report.make_row("A", "digits 0-4", "ResNet-18", "vicreg", "linear", res, classes=5),
+        report.make_row("A", "digits 0-4", "ResNet-18", "random-init", "linear", {**res, "top1": 50.0}, classes=5),
+        report.make_row("A", "digits 0-4", "ResNet-18", "supervised", "supervised", {**res, "top1": 99.0}, classes=5),
+    ])
+    csv_path, md_path = report.write_report(cfg)
+    import pandas as pd
+
+    df = pd.read_csv(csv_path)
+    assert list(df.columns[:9]) == report.COLUMNS
+    assert df.loc[df.method == "vicreg", "top1"].item() == 91.23
+    md = md_path.read_text()
+    assert "| 91.2 |" in md and "89.6" in md  # ours beside the coursework's
+    assert "VICReg's linear top-1 is 91.2 %, random-init's 50.0 %" in md
+    # coursework: VICReg ResNet-18 (89.6) > supervised (68.1); ours 91.2 < 99.0 -> a disagreement
+    assert "beats the supervised ResNet-18 on A: coursework 89.6 vs 68.1 (+21.5 points); ours 91.2 vs 99.0" in md
+    assert "**disagrees**" in md
