@@ -28,8 +28,7 @@ from .augment import build_views, prepare
 from .config import Config
 from .data import ImageDataset, batches
 from .errors import CourseError
-from .losses import vicreg_loss
-from .models import Projector, build_encoder
+from .models import build_encoder
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -109,6 +108,7 @@ def fit(
     scaler: torch.amp.GradScaler | None = None,
     progress: bool = True,
     generators: dict[str, torch.Generator] | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> Run:
     """Train for ``epochs``, checkpointing each epoch; resume or load a run with the same settings.
 
@@ -163,6 +163,8 @@ def fit(
             else:
                 terms["loss"].backward()
                 optimizer.step()
+            if after_step is not None:
+                after_step()
             epoch_log.append({k: v.detach() for k, v in terms.items()})
         if scheduler is not None:
             scheduler.step()
@@ -230,43 +232,53 @@ def _compiled(module: nn.Module, cfg: Config) -> nn.Module:
     return torch.compile(module) if cfg.compile else module
 
 
-def pretrain_vicreg(cfg: Config, encoder_name: str, data: ImageDataset, progress: bool = True) -> Run:
-    """VICReg-pretrain ``encoder_name`` on ``data``'s training images, labels unused (Adam)."""
+def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "vicreg",
+             progress: bool = True) -> Run:
+    """Pretrain ``encoder_name`` with an SSL ``method`` on ``data``'s training images, labels unused (Adam).
+
+    The same loop for every method of :mod:`course_lib.methods`: two augmented views
+    per image, the method's loss, Adam, one checkpoint per epoch.
+    """
+    from .methods import build_method
+
     torch.manual_seed(cfg.seed)
-    encoder = _to_device(build_encoder(encoder_name), cfg)
-    projector = _to_device(Projector(encoder.out_dim, cfg.projector), cfg)
-    params = list(encoder.parameters()) + list(projector.parameters())
+    encoder = build_encoder(encoder_name)
+    model = _to_device(build_method(method, encoder, cfg), cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.pretrain_lr, weight_decay=cfg.pretrain_weight_decay)
     views = build_views(cfg.augmentation, cfg.image_size, cfg.crop_scale)
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 1)
-    enc = _compiled(encoder, cfg)
-    lam, mu, nu = cfg.loss_weights
+    forward = _compiled(model, cfg)
     memory = cfg.memory_format
     x_train = data.x_train
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
         x_a, x_b = views(x_train[idx], aug_gen)
         with autocast(cfg):
-            z_a = projector(enc(x_a.contiguous(memory_format=memory)))
-            z_b = projector(enc(x_b.contiguous(memory_format=memory)))
-        return vicreg_loss(z_a, z_b, lambda_param=lam, mu_param=mu, nu_param=nu)
+            return forward(x_a.contiguous(memory_format=memory), x_b.contiguous(memory_format=memory))
 
     settings = {
-        "method": "vicreg",
+        "method": method,
         **_common_settings(cfg, data, encoder_name),
         "epochs": cfg.pretrain_epochs,
         "lr": cfg.pretrain_lr,
         "weight_decay": cfg.pretrain_weight_decay,
-        "projector": cfg.projector,
         "augmentation": cfg.augmentation,
         "crop_scale": cfg.crop_scale,
-        "loss_weights": cfg.loss_weights,
+        **model.settings(),
     }
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
-    return fit(
-        f"vicreg-{encoder_name}", settings, {"encoder": encoder, "projector": projector}, optimizer,
-        None, cfg.pretrain_epochs, step, len(data.y_train), cfg, scaler, progress, {"augment": aug_gen},
+    run = fit(
+        f"{method}-{encoder_name}", settings, {"method": model}, optimizer, None, cfg.pretrain_epochs,
+        step, len(data.y_train), cfg, scaler, progress, {"augment": aug_gen}, after_step=model.after_step,
     )
+    run.modules["encoder"] = encoder
+    return run
+
+
+def pretrain_vicreg(cfg: Config, encoder_name: str, data: ImageDataset, progress: bool = True) -> Run:
+    """VICReg-pretrain ``encoder_name`` on ``data``'s training images (the coursework's method)."""
+    return pretrain(cfg, encoder_name, data, "vicreg", progress)
 
 
 class Classifier(nn.Module):
