@@ -30,6 +30,8 @@ def test_knobs_override_the_preset_and_env_picks_the_preset(monkeypatch):
     cfg = resolve("test", encoder="n1", pretrain_epochs=7)
     assert cfg.encoders == ("N1",) and cfg.pretrain_epochs == 7
     assert resolve("test", encoder="all").encoders == ("N1", "ResNet-18")
+    assert resolve("test", dataset_b="none").dataset_b is None
+    assert resolve("test").dataset_b == "digits-b"
     monkeypatch.setenv("COURSE_PRESET", "test")
     assert resolve().preset == "test"
     monkeypatch.delenv("COURSE_PRESET")
