@@ -25,7 +25,7 @@ class Config:
 
     preset: str
     dataset_a: str = "digits-a"  # pretraining + set A evaluation ("name" or "name:path")
-    dataset_b: str | None = "digits-b"  # transfer set, labels disjoint from A; None skips B
+    dataset_b: str | None = "digits-b"  # transfer set, labels disjoint from A; "none" skips B
     data_root: str | None = None  # folder holding the datasets (see course_lib.data)
     download: bool = False  # fetch missing datasets (needs network)
     image_size: int = 8  # side of the network's input, pixels; other sizes are resized
@@ -54,6 +54,22 @@ class Config:
     finetune_lr: float = 0.01
     label_fractions: tuple[float, ...] = (0.01, 0.1)
     tsne_points: int = 2000  # test images per t-SNE panel
+    # --- diagnostics during pretraining (course_lib.diagnostics; every method) ---
+    monitor_every: int = 1  # embed A's train/test splits every this many epochs (eval mode, no grad); 0 = off
+    knn_k: int = 20  # neighbours of the kNN monitor (cosine similarity, weighted vote)
+    # --- the other SSL methods (course_lib.methods; notebooks 00 and 06) ---
+    methods: tuple[str, ...] = ("vicreg", "barlow_twins", "wmse", "simclr", "moco_v2")  # compared in 06
+    comparison_encoder: str = "N1"  # the one encoder every method of notebook 06 pretrains
+    comparison_epochs: int | None = None  # pretraining epochs of each method in 06; None = pretrain_epochs
+    collapse_epochs: int = 10  # epochs of each run of notebook 00's collapse demonstration (N1 on the digits)
+    barlow_lambda: float | None = None  # off-diagonal weight; None = 1 / (projector output width)
+    wmse_hidden: int = 1024  # W-MSE head: Linear(hidden) + BN + ReLU + Linear(dim), the paper's CIFAR head
+    wmse_dim: int = 64  # W-MSE embedding width; must be below min(batch_size, wmse_w_size)
+    wmse_w_size: int = 128  # W-MSE whitening sub-batch, rows (the paper: 2 x wmse_dim)
+    simclr_temperature: float = 0.5  # NT-Xent tau (the paper's CIFAR-10 value)
+    moco_queue: int = 4096  # MoCo negatives per view; keep below the training set's size minus a batch
+    moco_momentum: float = 0.99  # key encoder EMA: theta_k <- m theta_k + (1 - m) theta_q
+    moco_temperature: float = 0.2  # InfoNCE tau (MoCo v2)
     # --- where things go ---
     out_dir: str | None = None  # None: build/<preset> under the project root
     runs_dir: str | None = None  # checkpoints; None: runs/ under the project root
@@ -115,12 +131,17 @@ PRESETS: dict[str, dict] = {
         image_size=8, batch_size=128, pretrain_epochs=4, supervised_epochs=4,
         probe_epochs=20, finetune_epochs=5, projector=(256, 256, 256), tsne_points=300,
         crop_scale=(0.3, 1.0), checkpoint_every_s=60,
+        # notebooks 00 and 06: every method 4 epochs (= pretrain_epochs, so 06 reuses 00's runs)
+        collapse_epochs=4, moco_queue=256,
     ),
     # The main job of `make report`: the whole study on the embedded digits, minutes on 2 CPU cores.
     "cpu": dict(
         image_size=8, batch_size=128, pretrain_epochs=30, supervised_epochs=30,
         probe_epochs=100, finetune_epochs=20, projector=(1024, 1024, 1024), tsne_points=2000,
         crop_scale=(0.3, 1.0), checkpoint_every_s=30,
+        # the monitor costs ~12 % of an epoch (ResNet-18 too): every 2nd epoch keeps notebook 02 cheap.
+        # 5 methods x 10 N1 epochs ~ 50 s; collapse_epochs = comparison_epochs, so 06 reuses 00's runs.
+        monitor_every=2, comparison_epochs=10, collapse_epochs=10, moco_queue=256,
     ),
 }
 
@@ -172,10 +193,14 @@ def resolve(preset: str | None = None, **overrides) -> Config:
             f"unknown setting(s) {', '.join(sorted(unknown))}: see course_lib.config.Config for the names"
         )
     values.update(overrides)
+    if "dataset_b" in values and str(values["dataset_b"]).lower() in ("", "none"):  # "none" switches B off
+        values["dataset_b"] = None
     values["encoders"] = _normalise_encoders(values.get("encoders", ENCODER_NAMES))
-    for key in ("projector", "crop_scale", "loss_weights", "label_fractions"):
+    for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods"):
         if key in values:
             values[key] = tuple(values[key])
+    if "comparison_encoder" in values:
+        values["comparison_encoder"] = _normalise_encoders([values["comparison_encoder"]])[0]
     cfg = Config(preset=name, **values)
     _check(cfg)
     return cfg
@@ -203,6 +228,15 @@ def _check(cfg: Config) -> None:
             raise CourseError(f"{key} must be at least 1, got {getattr(cfg, key)}")
     if not all(0 < f <= 1 for f in cfg.label_fractions):
         raise CourseError(f"label_fractions must lie in (0, 1], got {cfg.label_fractions}")
+    from .methods import METHODS
+
+    unknown = [m for m in cfg.methods if m not in METHODS]
+    if unknown:
+        raise CourseError(f"unknown method(s) {', '.join(unknown)} in methods: use some of {', '.join(METHODS)}")
+    for key in ("monitor_every", "knn_k", "collapse_epochs", "comparison_epochs", "moco_queue"):
+        value = getattr(cfg, key)
+        if value is not None and value < (0 if key == "monitor_every" else 1):
+            raise CourseError(f"{key} must be at least {0 if key == 'monitor_every' else 1}, got {value}")
 
 
 def with_overrides(cfg: Config, **changes) -> Config:

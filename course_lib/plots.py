@@ -162,3 +162,43 @@ def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
         fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+#: Diagnostics of :mod:`course_lib.diagnostics`, as panel titles.
+DIAGNOSTICS = {
+    "std": "per-dimension std (normalized; 0 = collapse)",
+    "effective_rank": "effective rank",
+    "knn_top1": "kNN top-1 (%)",
+}
+
+
+def plot_diagnostics(
+    runs: dict[str, Sequence[dict[str, float]]],
+    baseline: dict[str, float] | None = None,
+    keys: Sequence[str] = tuple(DIAGNOSTICS),
+    title: str = "",
+    path: Path | None = None,
+) -> plt.Figure:
+    """One panel per diagnostic, one line per run, against the epoch (``run.epoch_metrics`` records).
+
+    ``baseline`` (e.g. ``diagnostics.measure`` of the untrained encoder) is drawn as a
+    dashed grey line labelled "random init".
+    """
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.8 * len(keys), 3.1), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for i, (name, records) in enumerate(runs.items()):
+            points = [(r["epoch"], r[key]) for r in records if key in r]
+            if points:
+                x, y = zip(*points)
+                ax.plot(x, y, marker="o", ms=3, lw=1.5, color=f"C{i}", label=name)
+        if baseline is not None and key in baseline:
+            ax.axhline(baseline[key], color="grey", ls="--", lw=1, label="random init")
+        ax.set_title(DIAGNOSTICS.get(key, key), fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -44,6 +44,7 @@ class Run:
     seconds: float  # wall time of training, summed over resumed sessions
     run_dir: Path
     status: str  # "trained", "resumed" or "loaded"
+    epoch_metrics: list[dict[str, float]] = field(default_factory=list)  # fit's on_epoch_end records, with "epoch"
 
     @property
     def encoder(self) -> nn.Module:
@@ -109,13 +110,17 @@ def fit(
     progress: bool = True,
     generators: dict[str, torch.Generator] | None = None,
     after_step: Callable[[], None] | None = None,
+    on_epoch_end: Callable[[int], dict[str, float]] | None = None,
 ) -> Run:
     """Train for ``epochs``, checkpointing each epoch; resume or load a run with the same settings.
 
     ``step(indices)`` computes the loss dict (``"loss"`` plus terms to log) of one
     batch; ``fit`` does the backward pass and the optimizer step. ``generators``
     (e.g. the augmentation's) are checkpointed too, so a resumed run draws the same
-    views as an uninterrupted one.
+    views as an uninterrupted one. ``on_epoch_end(epoch)`` (1-based) runs after each
+    epoch and returns metrics (e.g. :func:`course_lib.diagnostics.monitor`); each
+    non-empty result is kept as ``{"epoch": epoch, **metrics}`` in the checkpoint and in
+    ``Run.epoch_metrics``. Its time is not counted in ``Run.seconds``.
     """
     generators = generators or {}
     settings = _jsonable(settings)
@@ -125,6 +130,7 @@ def fit(
     ckpt_path = run_dir / CHECKPOINT
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, float]] = []
+    epoch_metrics: list[dict[str, float]] = []
     start_epoch, seconds, status = 0, 0.0, "trained"
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path, settings)
@@ -140,6 +146,7 @@ def fit(
         for key, g in generators.items():
             g.set_state(ckpt["generators"][key])
         history, start_epoch, seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
+        epoch_metrics = ckpt.get("epoch_metrics", [])
         status = "loaded" if start_epoch >= epochs else "resumed"
     if status == "loaded":  # a finished run: nothing to train, say so
         tqdm.write(f"{name}: loaded the finished run {run_dir.name} ({start_epoch} epochs)")
@@ -183,6 +190,9 @@ def fit(
         seconds += time.perf_counter() - t0
         with open(run_dir / "log.jsonl", "a") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
+        metrics = on_epoch_end(epoch + 1) if on_epoch_end is not None else {}
+        if metrics:
+            epoch_metrics.append({"epoch": epoch + 1, **{k: float(v) for k, v in metrics.items()}})
         finished = epoch + 1 == epochs
         # Writing a ResNet-18 checkpoint takes about a second on a CPU: on short epochs, save at
         # most every checkpoint_every_s seconds (and always at the end) instead of every epoch.
@@ -199,16 +209,19 @@ def fit(
                     "generator": gen.get_state(),
                     "generators": {k: g.get_state() for k, g in generators.items()},
                     "history": history,
+                    "epoch_metrics": epoch_metrics,
                     "seconds": seconds,
                 },
                 ckpt_path,
             )
             last_save = time.perf_counter()
-        bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}")
-    (run_dir / "metrics.json").write_text(json.dumps({"epochs": epochs, "seconds": seconds}, indent=2))
+        bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", **({"knn": f"{metrics['knn_top1']:.1f}"}
+                                                            if "knn_top1" in metrics else {}))
+    (run_dir / "metrics.json").write_text(
+        json.dumps({"epochs": epochs, "seconds": seconds, "epoch_metrics": epoch_metrics}, indent=2))
     for module in modules.values():
         module.eval()
-    return Run(name, modules, history, epochs, seconds, run_dir, status)
+    return Run(name, modules, history, epochs, seconds, run_dir, status, epoch_metrics)
 
 
 def _hash(settings: dict) -> str:
@@ -237,8 +250,12 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     """Pretrain ``encoder_name`` with an SSL ``method`` on ``data``'s training images, labels unused (Adam).
 
     The same loop for every method of :mod:`course_lib.methods`: two augmented views
-    per image, the method's loss, Adam, one checkpoint per epoch.
+    per image, the method's loss, Adam, one checkpoint per epoch. Every
+    ``cfg.monitor_every`` epochs (0 = never) the encoder embeds ``data``'s train and
+    test splits (eval mode, no grad; the labels are used only here) and the
+    diagnostics of :mod:`course_lib.diagnostics` land in ``run.epoch_metrics``.
     """
+    from .diagnostics import monitor
     from .methods import build_method
 
     torch.manual_seed(cfg.seed)
@@ -267,10 +284,13 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
         "crop_scale": cfg.crop_scale,
         **model.settings(),
     }
+    if cfg.monitor_every:  # the monitor does not change training, but a run's stored diagnostics depend on it
+        settings.update(monitor_every=cfg.monitor_every, knn_k=cfg.knn_k)
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
     run = fit(
         f"{method}-{encoder_name}", settings, {"method": model}, optimizer, None, cfg.pretrain_epochs,
         step, len(data.y_train), cfg, scaler, progress, {"augment": aug_gen}, after_step=model.after_step,
+        on_epoch_end=monitor(encoder, data, cfg),
     )
     run.modules["encoder"] = encoder
     return run
