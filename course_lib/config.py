@@ -136,12 +136,12 @@ PRESETS: dict[str, dict] = {
     ),
     # The main job of `make report`: the whole study on the embedded digits, minutes on 2 CPU cores.
     "cpu": dict(
-        image_size=8, batch_size=128, pretrain_epochs=30, supervised_epochs=30,
+        image_size=8, batch_size=128, pretrain_epochs=15, supervised_epochs=15,
         probe_epochs=100, finetune_epochs=20, projector=(1024, 1024, 1024), tsne_points=2000,
         crop_scale=(0.3, 1.0), checkpoint_every_s=30,
         # the monitor costs ~12 % of an epoch (ResNet-18 too): every 2nd epoch keeps notebook 02 cheap.
-        # 5 methods x 10 N1 epochs ~ 50 s; collapse_epochs = comparison_epochs, so 06 reuses 00's runs.
-        monitor_every=2, comparison_epochs=10, collapse_epochs=10, moco_queue=256,
+        # comparison_epochs = collapse_epochs = pretrain_epochs: notebooks 02 and 05 reuse 00's N1 runs.
+        monitor_every=2, collapse_epochs=15, moco_queue=256,
     ),
 }
 

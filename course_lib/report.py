@@ -78,6 +78,8 @@ def load_rows(cfg: Config) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=COLUMNS)
+    # notebooks 04 and 05 both probe the VICReg encoders: the same run gives the same row, keep one
+    df = df.drop_duplicates(subset=["set", "encoder", "method", "protocol", "epochs"], keep="first")
     extra = [c for c in df.columns if c not in COLUMNS]
     order = {"supervised": 0, "linear": 1, "finetune-1%": 2, "finetune-10%": 3, "knn": 4}
     df = df[COLUMNS + extra]
