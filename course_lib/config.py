@@ -57,10 +57,10 @@ class Config:
     # --- diagnostics during pretraining (course_lib.diagnostics; every method) ---
     monitor_every: int = 1  # embed A's train/test splits every this many epochs (eval mode, no grad); 0 = off
     knn_k: int = 20  # neighbours of the kNN monitor (cosine similarity, weighted vote)
-    # --- the other SSL methods (course_lib.methods; notebooks 00 and 06) ---
-    methods: tuple[str, ...] = ("vicreg", "barlow_twins", "wmse", "simclr", "moco_v2")  # compared in 06
-    comparison_encoder: str = "N1"  # the one encoder every method of notebook 06 pretrains
-    comparison_epochs: int | None = None  # pretraining epochs of each method in 06; None = pretrain_epochs
+    # --- the other SSL methods (course_lib.methods; notebooks 00 and 05) ---
+    methods: tuple[str, ...] = ("vicreg", "barlow_twins", "wmse", "simclr", "moco_v2")  # compared in 05
+    comparison_encoder: str = "N1"  # the one encoder every method of notebook 05 pretrains
+    comparison_epochs: int | None = None  # pretraining epochs of each method in 05; None = pretrain_epochs
     collapse_epochs: int = 10  # epochs of each run of notebook 00's collapse demonstration (N1 on the digits)
     barlow_lambda: float | None = None  # off-diagonal weight; None = 1 / (projector output width)
     wmse_hidden: int = 1024  # W-MSE head: Linear(hidden) + BN + ReLU + Linear(dim), the paper's CIFAR head
@@ -131,7 +131,7 @@ PRESETS: dict[str, dict] = {
         image_size=8, batch_size=128, pretrain_epochs=4, supervised_epochs=4,
         probe_epochs=20, finetune_epochs=5, projector=(256, 256, 256), tsne_points=300,
         crop_scale=(0.3, 1.0), checkpoint_every_s=60,
-        # notebooks 00 and 06: every method 4 epochs (= pretrain_epochs, so 06 reuses 00's runs)
+        # notebooks 00 and 05: every method 4 epochs (= pretrain_epochs, so 02 and 05 reuse 00's runs)
         collapse_epochs=4, moco_queue=256,
     ),
     # The main job of `make report`: the whole study on the embedded digits, minutes on 2 CPU cores.

@@ -7,7 +7,7 @@ each optimizer step (momentum updates, queues). The encoder itself is passed in 
 trained by the same loop for every method.
 
 Registered methods (:data:`METHODS`): ``vicreg``, ``barlow_twins``, ``wmse``, ``simclr``,
-``moco_v2`` (compared in notebook 06) and ``invariance_only``, the objective that
+``moco_v2`` (compared in notebook 05) and ``invariance_only``, the objective that
 collapses (notebook 00). Every hyperparameter is a :class:`~course_lib.config.Config`
 field and appears in ``settings()``, so it keys the run.
 """
@@ -236,7 +236,7 @@ METHODS: dict[str, Callable[[nn.Module, Config], Method]] = {
 
 #: Published CIFAR-10 linear top-1 (%) of each method: solo-learn's ResNet-18 after 1000 epochs
 #: (github.com/vturrisi/solo-learn, "CIFAR-10" table; MoCo is its symmetrized "MoCo V2+").
-#: References for notebook 06, never results of ours.
+#: References for notebook 05, never results of ours.
 LITERATURE_CIFAR10_TOP1: dict[str, float] = {
     "vicreg": 92.07, "barlow_twins": 92.10, "wmse": 88.67, "simclr": 90.74, "moco_v2": 92.94,
 }

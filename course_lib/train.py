@@ -144,6 +144,9 @@ def fit(
             scaler.load_state_dict(ckpt["scaler"])
         gen.set_state(ckpt["generator"])
         for key, g in generators.items():
+            if key not in ckpt.get("generators", {}):
+                raise CourseError(f"checkpoint {ckpt_path} predates this course_lib (no {key} RNG state): "
+                                  "delete its folder to train afresh")
             g.set_state(ckpt["generators"][key])
         history, start_epoch, seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
         epoch_metrics = ckpt.get("epoch_metrics", [])
