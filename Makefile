@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: report test unit nbval notebooks env bench clean
+.PHONY: report test unit nbval notebooks colab env bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ nbval: $(VENV)/.installed
 ## Re-execute notebooks/ with the test preset and store the outputs that nbval compares.
 notebooks: $(VENV)/.installed
 	$(PY) -m course_lib.run --store-outputs
+
+## Point every notebook's Colab badge and install cell at pyproject's Repository URL.
+colab: $(VENV)/.installed
+	$(PY) -m course_lib.colab
 
 bench: $(VENV)/.installed-reference
 	$(PY) benchmarks/bench_pretrain.py --out benchmarks/results/$$(hostname)-$$(date +%Y%m%d).json

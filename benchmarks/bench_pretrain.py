@@ -7,9 +7,10 @@ forward + backward + Adam step) for N1 and ResNet-18, measured side by side in o
   permutation, both views augmented for the whole batch with tensor ops
   (``course_lib.augment``, "ssl"), ``course_lib``'s VICReg loss; once with the
   course's defaults (``Config.amp_dtype`` for ``precision="auto"``: bf16 autocast only
-  where the hardware has native bf16; channels_last) and once in fp32 (channels_last
-  kept). Where the defaults already are fp32 (a CPU without native bf16) the two
-  are the same configuration, measured once and reported in both columns.
+  where the hardware has native bf16; ``Config.memory_format``: channels_last where
+  the config puts it) and once in fp32 (same layout). Where the defaults already are
+  fp32 (a CPU without native bf16) the two are the same configuration, measured once
+  and reported in both columns.
 * reference: what most people write today: a CIFAR-like array served as PIL images
   by a ``Dataset``, torchvision ``transforms.v2`` for the same two views
   (RandomResizedCrop, flip, ColorJitter p=0.8, RandomGrayscale 0.2, GaussianBlur,
@@ -124,9 +125,16 @@ def reference_loader(images: np.ndarray, num_workers: int, device: torch.device,
 
 
 # ----------------------------------------------------------------------------- the two pipelines
-def _model(encoder_name: str, device: torch.device, channels_last: bool, seed: int) -> tuple[nn.Module, nn.Module]:
+def memory_format(cfg: Config) -> torch.memory_format:
+    """The course's layout for the model's input and weights (``Config.memory_format``; older configs: a bool)."""
+    fmt = getattr(cfg, "memory_format", None)
+    if fmt is None:
+        fmt = torch.channels_last if cfg.channels_last is True else torch.contiguous_format
+    return fmt
+
+
+def _model(encoder_name: str, device: torch.device, memory: torch.memory_format, seed: int) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(seed)
-    memory = torch.channels_last if channels_last else torch.contiguous_format
     encoder = build_encoder(encoder_name).to(device, memory_format=memory).train()
     projector = Projector(encoder.out_dim, PROJECTOR).to(device).train()
     return encoder, projector
@@ -145,7 +153,7 @@ class Ours:
         self.index_batches = iter(())
         self.model = None
         if encoder_name is not None:
-            self.model = _model(encoder_name, self.device, cfg.channels_last, cfg.seed)
+            self.model = _model(encoder_name, self.device, memory_format(cfg), cfg.seed)
             params = [p for m in self.model for p in m.parameters()]
             self.optimizer = torch.optim.Adam(params, lr=LR)
 
@@ -167,7 +175,7 @@ class Ours:
         if self.model is None:
             return
         encoder, projector = self.model
-        memory = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
+        memory = memory_format(self.cfg)
         dtype = self.cfg.amp_dtype
         with torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext():
             z_a = projector(encoder(x_a.contiguous(memory_format=memory)))
@@ -194,7 +202,7 @@ class Reference:
         if encoder_name is not None:
             from lightly.loss import VICRegLoss
 
-            self.model = _model(encoder_name, device, channels_last=False, seed=seed)
+            self.model = _model(encoder_name, device, torch.contiguous_format, seed=seed)
             self.optimizer = torch.optim.Adam([p for m in self.model for p in m.parameters()], lr=LR)
             self.criterion = VICRegLoss()
 
@@ -259,9 +267,11 @@ def race(pipelines: dict, steps: int, repeats: int, warmup: int, device: torch.d
     """Pairs/s of each pipeline in each of ``repeats`` timed runs of ``steps`` steps.
 
     The pipelines take turns, one timed run each per repeat (the order rotates), so a
-    burst of load from other processes hits them alike. Untimed first: ``warmup``
-    steps at first use, and for a pipeline that ``restarts`` (DataLoader workers)
-    ``warmup`` steps after every start, so that the timed steps see its steady state.
+    burst of load from other processes hits them alike. Untimed first: ``warmup + steps``
+    steps at each pipeline's first use (oneDNN kernels, the allocator's pools and Adam's
+    state settle over the first few steps), and ``warmup`` steps after every later start
+    of a pipeline that ``restarts`` (fresh DataLoader workers), so that the timed steps
+    see each pipeline's steady state.
     """
     rates: dict[str, list[float]] = {name: [] for name in pipelines}
     names = list(pipelines)
@@ -269,7 +279,7 @@ def race(pipelines: dict, steps: int, repeats: int, warmup: int, device: torch.d
         for name in names[r % len(names):] + names[: r % len(names)]:
             pipe = pipelines[name]
             pipe.start()
-            for _ in range(warmup if r == 0 or pipe.restarts else 0):
+            for _ in range(warmup + steps if r == 0 else warmup if pipe.restarts else 0):
                 pipe.step()
             _sync(device)
             t0 = time.perf_counter()
@@ -328,6 +338,10 @@ def describe_device(device: torch.device) -> str:
     return f"{name}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
+def _layout(cfg: Config) -> str:
+    return "channels_last" if memory_format(cfg) == torch.channels_last else "contiguous"
+
+
 def _precision(cfg: Config) -> str:
     dtype = cfg.amp_dtype
     return "fp32" if dtype is None else {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
@@ -355,7 +369,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     images = cifar_like(args.num_images, args.seed)
     x_uint8 = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)  # N x 3 x H x W on the device
     print(f"device: {describe_device(device)}; torch {torch.__version__}; ours: {_precision(defaults)}"
-          f"{' (auto)' if same else ''}, channels_last; reference: fp32, {args.num_workers} workers", flush=True)
+          f"{' (auto)' if same else ''}, {_layout(defaults)}; reference: fp32, {args.num_workers} workers", flush=True)
 
     loader = reference_loader(images, args.num_workers, device, args.seed)
 
@@ -401,7 +415,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "device": describe_device(device),
             "torch": torch.__version__,
             "precision": {"ours": _precision(defaults), "ours_fp32": "fp32", "reference": "fp32",
-                          "ours_fp32_same_run_as_ours": same, "channels_last": defaults.channels_last},
+                          "ours_fp32_same_run_as_ours": same, "ours_memory_format": _layout(defaults),
+                          "reference_memory_format": "contiguous"},
             "batch_size": BATCH_SIZE,
             "image_size": IMAGE_SIZE,
             "steps": steps,

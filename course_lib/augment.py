@@ -81,13 +81,14 @@ def random_resized_crop_flip(
 class ViewAugment:
     """One view's augmentation: crop + flip, then photometric ``steps`` in order."""
 
-    size: int
+    size: int | None  # output side, pixels; None: the input's
     scale: tuple[float, float] = (0.08, 1.0)
     flip_p: float = 0.5
     steps: Sequence[Step] = field(default_factory=tuple)
 
     def __call__(self, x_uint8: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        x = random_resized_crop_flip(to_float(x_uint8), self.size, generator, self.scale, flip_p=self.flip_p)
+        size = self.size or x_uint8.shape[-1]
+        x = random_resized_crop_flip(to_float(x_uint8), size, generator, self.scale, flip_p=self.flip_p)
         for step in self.steps:
             x = step(x, generator)
         return normalize(x)

@@ -74,24 +74,67 @@ def _as_dataset(name, x_tr, y_tr, x_te, y_te, classes) -> ImageDataset:
     )
 
 
-def load_digits_set(labels: range | None = None, test_fraction: float = 0.25) -> ImageDataset:
+#: Side of the scattered digits' canvas, pixels, and the range of the digit's side on it.
+SCATTER_CANVAS = 16
+SCATTER_SIDES = (8, 12)
+
+
+def scatter(images: np.ndarray, canvas: int = SCATTER_CANVAS, sides: tuple[int, int] = SCATTER_SIDES,
+            seed: int = SPLIT_SEED) -> np.ndarray:
+    """Each ``N x C x h x w`` uint8 image resized to a random side in ``sides`` and pasted at a random place
+    on a black ``canvas x canvas`` square (bilinear; seeded, so the dataset is the same on every machine).
+
+    This is part of the *dataset*, drawn once, not an augmentation: the digits stop
+    sitting in the same pixels, so a linear classifier on the raw pixels no longer
+    solves the task, and an encoder has something to learn (see :func:`load_digits_set`).
+    """
+    if not sides[0] <= sides[1] <= canvas:
+        raise CourseError(f"digit sides {sides} do not fit a {canvas} px canvas: pick sides <= canvas")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.as_tensor(images).float()
+    out = torch.zeros(len(x), x.shape[1], canvas, canvas, dtype=torch.uint8)
+    side = torch.randint(sides[0], sides[1] + 1, (len(x),), generator=g)
+    corner = (torch.rand(len(x), 2, generator=g) * (canvas - side + 1)[:, None]).long()  # top, left
+    for s in side.unique().tolist():  # one resize per digit size
+        idx = (side == s).nonzero().flatten()
+        digits = torch.nn.functional.interpolate(x[idx], size=(s, s), mode="bilinear", align_corners=False)
+        digits = digits.round().clamp(0, 255).to(torch.uint8)
+        for i, digit in zip(idx.tolist(), digits):
+            top, left = corner[i].tolist()
+            out[i, :, top : top + s, left : left + s] = digit
+    return out.numpy()
+
+
+def load_digits_set(labels: range | None = None, test_fraction: float = 0.25, scattered: bool = False) -> ImageDataset:
     """scikit-learn's bundled handwritten digits (8x8, grey levels 0-16) as 3-channel uint8.
 
     ``labels`` keeps only those digits and renumbers them from 0, the way the
     coursework's sets A and B have disjoint label sets. The train/test split is
     stratified and seeded with :data:`SPLIT_SEED`.
+
+    ``scattered=True`` (the presets' default, ``"digits-scattered-a"`` / ``"-b"``) pastes
+    every digit, 8-12 px wide, at a random place on a 16 px canvas (:func:`scatter`).
+    As shipped, the 8x8 digits are centred and size-normalized: a linear classifier on
+    the raw pixels gets 99 % of set A's test images right, and so does one on any
+    encoder's embeddings, random or trained, which leaves no room to see what
+    pretraining adds. Scattered, the raw pixels get well under half right, like
+    photos, where the object moves across the frame.
     """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = np.clip(bunch.images * 16, 0, 255).astype(np.uint8)  # 0..16 -> 0..255
+    images = np.repeat(images[:, None], 3, axis=1)  # grey -> RGB, so every encoder takes 3 channels
+    if scattered:  # drawn for all 1,797 digits at once: a digit sits in the same place in A, B and "digits"
+        images = scatter(images)
     targets = bunch.target
     labels = range(10) if labels is None else labels
     keep = np.isin(targets, list(labels))
     images, targets = images[keep], targets[keep] - labels[0]
-    images = np.repeat(images[:, None], 3, axis=1)  # grey -> RGB, so every encoder takes 3 channels
     x_tr, x_te, y_tr, y_te = _stratified_split(images, targets, test_fraction, SPLIT_SEED)
     name = "digits" if labels == range(10) else f"digits {labels[0]}-{labels[-1]}"
+    if scattered:
+        name += f" scattered ({SCATTER_CANVAS} px)"
     return _as_dataset(name, x_tr, y_tr, x_te, y_te, [str(d) for d in labels])
 
 
@@ -100,6 +143,9 @@ DATASETS: dict[str, Callable[[Path | None, bool], ImageDataset]] = {
     "digits": lambda root, download: load_digits_set(),
     "digits-a": lambda root, download: load_digits_set(range(0, 5)),
     "digits-b": lambda root, download: load_digits_set(range(5, 10)),
+    "digits-scattered": lambda root, download: load_digits_set(scattered=True),
+    "digits-scattered-a": lambda root, download: load_digits_set(range(0, 5), scattered=True),
+    "digits-scattered-b": lambda root, download: load_digits_set(range(5, 10), scattered=True),
 }
 
 
@@ -153,11 +199,24 @@ def balanced_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.T
     return torch.cat(picked).sort().values
 
 
+def resized(ds: ImageDataset, size: int) -> ImageDataset:
+    """``ds`` with every image resized to ``size x size`` (bilinear, antialiased), still uint8."""
+    def go(x: torch.Tensor) -> torch.Tensor:
+        out = [torch.nn.functional.interpolate(x[i : i + 4096].float(), size=(size, size), mode="bilinear",
+                                               antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8)
+               for i in range(0, len(x), 4096)]
+        return torch.cat(out)
+
+    return replace(ds, name=f"{ds.name} at {size} px", x_train=go(ds.x_train), x_test=go(ds.x_test))
+
+
 def load_sets(cfg) -> tuple[ImageDataset, ImageDataset | None]:
     """Sets A and B of a :class:`~course_lib.config.Config`, on its device (B is None when not set)."""
     device = cfg.torch_device
     a = load_dataset(cfg.dataset_a, cfg.data_root, cfg.download).to(device)
     b = load_dataset(cfg.dataset_b, cfg.data_root, cfg.download).to(device) if cfg.dataset_b else None
+    if b is not None and cfg.image_size is None and b.image_size != a.image_size:  # B at A's side, resized once
+        b = resized(b, a.image_size)
     if b is not None and set(a.classes) & set(b.classes):
         raise CourseError(
             f"sets A ({a.name}) and B ({b.name}) share classes {sorted(set(a.classes) & set(b.classes))[:5]}: "

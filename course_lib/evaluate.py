@@ -16,7 +16,7 @@ from torch import nn
 from .augment import prepare
 from .config import Config
 from .data import ImageDataset, balanced_subset, batches
-from .train import Classifier, autocast, data_fingerprint, train_classifier
+from .train import Classifier, autocast, data_fingerprint, train_classifier, weights_fingerprint
 
 
 def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
@@ -101,7 +101,8 @@ def finetune(
 
     The labelled subset is class-balanced and seeded (:func:`balanced_subset`);
     the whole network trains (SGD + cross-entropy, crop + flip); the test split
-    is the full one. ``init`` names where the encoder came from (it keys the run).
+    is the full one. ``init`` names where the encoder came from; the run is keyed by it
+    and by a hash of the encoder's weights.
     """
     subset = balanced_subset(data.y_train, fraction, cfg.seed).to(data.y_train.device)
     model = Classifier(copy.deepcopy(encoder), data.num_classes)
@@ -111,6 +112,7 @@ def finetune(
     settings = {
         "method": "finetune",
         "init": init,
+        "init_weights": weights_fingerprint(encoder),  # a retrained encoder is never matched to a stale run
         "fraction": fraction,
         "data": data_fingerprint(data),
         "image_size": cfg.image_size,

@@ -64,11 +64,16 @@ TINY_FOLDER = "tiny-imagenet-200"
 
 
 def _need_root(name: str, root: Path | None) -> Path:
+    """``root``, or for the downloadable datasets ``data/`` in the project when no data_root is set."""
     if root is None:
-        raise CourseError(
-            f"dataset {name!r} reads files from disk: set data_root to the folder that holds it "
-            f"(or use '{name}:/path/to/folder')"
-        )
+        if name == "imagefolder":
+            raise CourseError(
+                "dataset 'imagefolder' reads your own images: set data_root to the folder that holds "
+                "train/<class>/ and test/<class>/ (or use 'imagefolder:/path/to/folder')"
+            )
+        from .config import project_root
+
+        return project_root() / "data"
     return Path(root).expanduser()
 
 

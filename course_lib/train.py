@@ -28,7 +28,7 @@ from .augment import build_views, prepare
 from .config import Config
 from .data import ImageDataset, batches
 from .errors import CourseError
-from .models import build_encoder
+from .models import ENCODER_REVISIONS, build_encoder
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -71,6 +71,17 @@ def _to_device(module: nn.Module, cfg: Config) -> nn.Module:
     if cfg.memory_format == torch.channels_last:
         module = module.to(memory_format=torch.channels_last)
     return module
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """A short hash of a module's parameters and buffers: keys a run that starts from these weights."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key, value in sorted(module.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:12]
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -236,6 +247,7 @@ def _hash(settings: dict) -> str:
 def _common_settings(cfg: Config, data: ImageDataset, encoder_name: str) -> dict:
     return {
         "encoder": encoder_name,
+        "encoder_revision": ENCODER_REVISIONS[encoder_name],
         "data": data_fingerprint(data),
         "image_size": cfg.image_size,
         "batch_size": cfg.batch_size,
@@ -246,6 +258,21 @@ def _common_settings(cfg: Config, data: ImageDataset, encoder_name: str) -> dict
 
 def _compiled(module: nn.Module, cfg: Config) -> nn.Module:
     return torch.compile(module) if cfg.compile else module
+
+
+def pretrain_scheduler(optimizer: torch.optim.Optimizer, cfg: Config) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The per-epoch learning-rate schedule of SSL pretraining: None for "constant" (the coursework's Adam),
+    else a linear warm-up over ``pretrain_warmup_epochs`` and a cosine decay to 0 at ``pretrain_epochs``."""
+    if cfg.pretrain_schedule == "constant":
+        return None
+    warm, total = min(cfg.pretrain_warmup_epochs, cfg.pretrain_epochs - 1), cfg.pretrain_epochs
+
+    def factor(epoch: int) -> float:  # the factor of epoch `epoch` (0-based)
+        if epoch < warm:
+            return (epoch + 1) / (warm + 1)
+        return 0.5 * (1 + math.cos(math.pi * (epoch - warm) / max(1, total - warm)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "vicreg",
@@ -289,9 +316,12 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     }
     if cfg.monitor_every:  # the monitor does not change training, but a run's stored diagnostics depend on it
         settings.update(monitor_every=cfg.monitor_every, knn_k=cfg.knn_k)
+    if cfg.pretrain_schedule != "constant":
+        settings.update(schedule=cfg.pretrain_schedule, warmup_epochs=cfg.pretrain_warmup_epochs)
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
     run = fit(
-        f"{method}-{encoder_name}", settings, {"method": model}, optimizer, None, cfg.pretrain_epochs,
+        f"{method}-{encoder_name}", settings, {"method": model}, optimizer,
+        pretrain_scheduler(optimizer, cfg), cfg.pretrain_epochs,
         step, len(data.y_train), cfg, scaler, progress, {"augment": aug_gen}, after_step=model.after_step,
         on_epoch_end=monitor(encoder, data, cfg),
     )

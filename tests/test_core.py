@@ -31,11 +31,39 @@ def test_knobs_override_the_preset_and_env_picks_the_preset(monkeypatch):
     assert cfg.encoders == ("N1",) and cfg.pretrain_epochs == 7
     assert resolve("test", encoder="all").encoders == ("N1", "ResNet-18")
     assert resolve("test", dataset_b="none").dataset_b is None
-    assert resolve("test").dataset_b == "digits-b"
+    assert resolve("test").dataset_b == "digits-scattered-b"
     monkeypatch.setenv("COURSE_PRESET", "test")
     assert resolve().preset == "test"
     monkeypatch.delenv("COURSE_PRESET")
     assert resolve().preset == "cpu"
+
+
+def test_real_data_presets_follow_the_coursework_and_the_literature():
+    t4, full = resolve("colab-t4"), resolve("full")
+    for cfg in (t4, full):
+        assert (cfg.dataset_a, cfg.dataset_b, cfg.image_size, cfg.batch_size) == ("cifar10", "tiny-imagenet", 32, 256)
+        assert cfg.encoders == ("N1", "ResNet-18") and cfg.download
+    assert (t4.pretrain_epochs, t4.supervised_epochs, t4.probe_epochs) == (30, 30, 20)
+    assert t4.augmentation == "crop-flip" and t4.projector == (1024, 1024, 1024) and t4.pretrain_schedule == "constant"
+    assert full.pretrain_epochs == 1000 and full.augmentation == "ssl" and full.pretrain_schedule == "cosine"
+    with pytest.raises(CourseError, match="unknown pretrain_schedule 'step'"):
+        resolve("test", pretrain_schedule="step")
+
+
+def test_pretraining_schedule_warms_up_then_decays_to_zero():
+    cfg = resolve("test", pretrain_schedule="cosine", pretrain_epochs=6, pretrain_warmup_epochs=2)
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([param], lr=1.0)
+    sched = train.pretrain_scheduler(opt, cfg)
+    lrs = []
+    for _ in range(6):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    # warm-up 1/3, 2/3; then cosine over the 4 remaining epochs: 1, (1 + cos(pi/4)) / 2, 1/2, (1 + cos(3pi/4)) / 2
+    expected = [1 / 3, 2 / 3, 1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2]
+    assert lrs == pytest.approx(expected)
+    assert train.pretrain_scheduler(opt, resolve("test")) is None  # "constant": Adam's lr as set
 
 
 # ----------------------------------------------------------------------------- data
@@ -54,6 +82,46 @@ def test_digit_sets_are_disjoint_stratified_and_uint8():
     # no image is both in train and in test
     train_set = {bytes(x.numpy()) for x in a.x_train}
     assert sum(bytes(x.numpy()) in train_set for x in a.x_test) <= 2  # the digits hold a few exact duplicates
+
+
+def test_scattered_digits_keep_the_split_and_move_the_digits():
+    plain, scattered = data.load_dataset("digits-a"), data.load_dataset("digits-scattered-a")
+    assert scattered.x_train.shape[1:] == (3, data.SCATTER_CANVAS, data.SCATTER_CANVAS) == (3, 16, 16)
+    assert torch.equal(plain.y_train, scattered.y_train) and torch.equal(plain.y_test, scattered.y_test)
+    assert torch.equal(scattered.x_train, data.load_dataset("digits-scattered-a").x_train)  # seeded: same every time
+    # every digit is on the canvas: its ink, rescaled by the area it was resized to, is about the 8x8 digit's
+    ink_plain = plain.x_train[:, 0].float().sum((1, 2))
+    ink = scattered.x_train[:, 0].float().sum((1, 2))
+    ratio = ink / ink_plain  # the area factor (side / 8)^2 lies in [1, 2.25]
+    assert ratio.min() > 0.8 and ratio.max() < 2.6
+    # the bounding box of the ink moves: its top-left corner takes many places
+    rows = (scattered.x_train[:, 0] > 0).any(2).float().argmax(1)
+    cols = (scattered.x_train[:, 0] > 0).any(1).float().argmax(1)
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 30
+    with pytest.raises(CourseError, match="do not fit a 16 px canvas"):
+        data.scatter(plain.x_train[:2].numpy(), canvas=16, sides=(8, 20))
+
+
+def test_scattered_digits_defeat_the_raw_pixel_probe():
+    """Why the presets use them: centred 8x8 digits are linearly separable in pixel space, scattered ones are not."""
+    cfg = resolve("test", device="cpu", probe_epochs=30)
+    plain = evaluate.linear_probe(models.Pixels(), data.load_dataset("digits-a"), cfg)["top1"]
+    scattered = evaluate.linear_probe(models.Pixels(), data.load_dataset("digits-scattered-a"), cfg)["top1"]
+    assert plain > 95 and scattered < 60, (plain, scattered)
+
+
+def test_native_image_size_follows_set_a_and_resizes_set_b_to_it():
+    from course_lib.augment import build_views
+
+    cfg = resolve("test", device="cpu", dataset_a="digits-scattered-a", dataset_b="digits-b")
+    assert cfg.image_size is None and "native size" in cfg.describe()
+    a, b = data.load_sets(cfg)
+    assert a.image_size == 16 and b.image_size == 16 and b.x_train.dtype == torch.uint8
+    assert b.x_train.float().mean() > 10  # the digits survived the resize
+    x_a, x_b = build_views(cfg.augmentation, cfg.image_size, cfg.crop_scale)(a.x_train[:4], torch.Generator().manual_seed(0))
+    assert x_a.shape == x_b.shape == (4, 3, 16, 16)
+    a8, b8 = data.load_sets(resolve("test", device="cpu", dataset_a="digits-a", dataset_b="digits-scattered-b", image_size=12))
+    assert (a8.image_size, b8.image_size) == (8, 16)  # an explicit size leaves the data alone: the model's input is resized
 
 
 def test_batches_cover_every_index_once_and_drop_the_ragged_tail():
@@ -86,6 +154,17 @@ def test_encoders_output_size_and_parameters(name, dim, params):
     assert models.count_parameters(enc) == params
     for size in (8, 32):
         assert enc(torch.zeros(2, 3, size, size)).shape == (2, dim)
+
+
+@pytest.mark.parametrize("size,maps", [(8, [4, 2, 2, 2, 2]), (16, [8, 4, 2, 2, 2]), (32, [16, 8, 4, 2, 2])])
+def test_n1_pools_until_its_map_is_two_pixels_wide(size, maps):
+    n1, seen = models.N1(), []
+    for block in n1.blocks:
+        block.register_forward_hook(lambda m, i, o: seen.append(o.shape[-1]))
+    n1(torch.zeros(2, 3, size, size))
+    # the map each convolution sees: the hooks record a block's output before the pooling that follows it
+    pooled = [s // 2 if i < 4 and s >= 4 else s for i, s in enumerate(seen)]
+    assert pooled == maps
 
 
 def test_resnet18_has_the_cifar_stem():
@@ -202,6 +281,18 @@ def test_a_checkpoint_with_other_settings_is_refused(tmp_path):
     ckpt = run.run_dir / train.CHECKPOINT
     with pytest.raises(CourseError, match="other settings"):
         train.load_checkpoint(ckpt, {"method": "vicreg", "lr": 123})
+
+
+def test_finetuning_a_retrained_encoder_never_reuses_the_old_run(tmp_path):
+    cfg = _tiny(tmp_path, finetune_epochs=1)
+    ds = data.load_dataset("digits-a")
+    enc = train.random_encoder(cfg, "N1")
+    assert train.weights_fingerprint(enc) == train.weights_fingerprint(train.random_encoder(cfg, "N1"))
+    evaluate.finetune(enc, ds, cfg, 0.1, init="vicreg-N1-A", progress=False)
+    with torch.no_grad():
+        enc.fc.bias[0] += 1.0  # "retrained": same name, other weights
+    evaluate.finetune(enc, ds, cfg, 0.1, init="vicreg-N1-A", progress=False)
+    assert len([d for d in tmp_path.iterdir() if d.name.startswith("finetune-vicreg-N1-A")]) == 2
 
 
 # ----------------------------------------------------------------------------- report

@@ -92,7 +92,7 @@ def test_untrained_encoder_gets_batchnorm_statistics_of_the_data(tmp_path):
     for a, b in zip(fresh.state_dict().items(), calibrated.state_dict().items()):
         if a[0].endswith(("weight", "bias")):
             assert torch.equal(a[1], b[1])  # same initial weights, only the statistics differ
-    assert calibrated.features[1].running_mean.abs().sum() > 0 and calibrated.features[1].momentum == 0.1
+    assert calibrated.blocks[0][1].running_mean.abs().sum() > 0 and calibrated.blocks[0][1].momentum == 0.1
     # with the initial statistics (mean 0, var 1) every embedding points the same way
     assert diagnostics.measure(fresh, ds, cfg)["effective_rank"] < 3
     assert diagnostics.measure(calibrated, ds, cfg)["effective_rank"] > 20

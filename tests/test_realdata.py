@@ -82,13 +82,14 @@ def test_cifar10_checksums_are_checked_through_the_registry(tmp_path, monkeypatc
     assert ds.name == "cifar10" and len(ds.y_train) == 15
 
 
-def test_cifar10_missing_data_names_the_download(tmp_path):
+def test_cifar10_missing_data_names_the_download(tmp_path, monkeypatch):
     with pytest.raises(CourseError) as err:
         data.load_dataset("cifar10", tmp_path / "nowhere")
     msg = str(err.value)
     assert "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in msg
     assert str(tmp_path / "nowhere") in msg and "download=True" in msg and "\n" not in msg
-    with pytest.raises(CourseError, match="data_root"):
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path / "project"))  # no data_root: the project's data/ folder
+    with pytest.raises(CourseError, match=f"no CIFAR-10 in {tmp_path / 'project' / 'data'}"):
         data.load_dataset("cifar10", None)
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"not really")
     with pytest.raises(CourseError, match="tar xzf"):
@@ -257,14 +258,17 @@ def test_tiny_imagenet_download_uses_url_and_md5(tmp_path, monkeypatch):
     check_tiny(ds)
 
 
-def test_tiny_imagenet_missing_data_names_the_download(tmp_path):
+def test_tiny_imagenet_missing_data_names_the_download(tmp_path, monkeypatch):
     with pytest.raises(CourseError) as err:
         data.load_dataset(f"tiny-imagenet:{tmp_path}")
     msg = str(err.value)
     assert "http://cs231n.stanford.edu/tiny-imagenet-200.zip" in msg and str(tmp_path) in msg
     assert "download=True" in msg and "\n" not in msg
-    with pytest.raises(CourseError, match="data_root"):
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path / "project"))  # no data_root: the project's data/ folder
+    with pytest.raises(CourseError, match=f"no Tiny ImageNet in {tmp_path / 'project' / 'data'}:"):
         data.load_dataset("tiny-imagenet")
+    with pytest.raises(CourseError, match="set data_root to the folder that holds train/<class>/"):
+        data.load_dataset("imagefolder")
 
 
 def test_tiny_imagenet_cache_is_reused_and_rebuilt(tmp_path, monkeypatch):
