@@ -60,7 +60,7 @@ def store_outputs(notebooks: list[Path]) -> None:
     """Execute the source notebooks in place with the ``test`` preset, keeping only stable outputs.
 
     This is how the committed notebooks get the outputs that ``pytest --nbval-lax``
-    compares: progress bars, warnings (stderr) and execution timings are dropped.
+    compares: progress bars (and their widget state), warnings (stderr) and execution timings are dropped.
     """
     import os
     import tempfile
@@ -76,6 +76,7 @@ def store_outputs(notebooks: list[Path]) -> None:
             pm.execute_notebook(str(nb), str(out), cwd=str(nb.parent), progress_bar=False, kernel_name="python3")
             book = nbformat.read(out, as_version=4)
         book.metadata.pop("papermill", None)
+        book.metadata.pop("widgets", None)  # progress bars' widget state: noise in every diff
         for cell in book.cells:
             cell.metadata.pop("papermill", None)
             cell.metadata.pop("execution", None)
