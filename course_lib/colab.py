@@ -49,6 +49,8 @@ def install_source(url: str) -> str:
     return (
         "# In Colab: install course_lib from the repository (a T4 runtime: Runtime > Change runtime type).\n"
         "# Anywhere else this cell does nothing: `make report` / `pip install -e .` installed it.\n"
+        "# Colab forgets /content when it disconnects: to keep trained runs (they resume from their last epoch),\n"
+        "# mount Drive and set settings = {\"runs_dir\": \"/content/drive/MyDrive/ssl-course/runs\"} below.\n"
         "import sys\n"
         "\n"
         "if \"google.colab\" in sys.modules:\n"

@@ -195,6 +195,21 @@ def _normalise_encoders(value) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _as_tuple(key: str, value) -> tuple:
+    """A list setting, given as a list, a tuple or its text (``"(0.2, 1.0)"``, e.g. from a command line)."""
+    if isinstance(value, str):
+        import ast
+
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            value = [v.strip() for v in value.split(",")] if key == "methods" else None
+        value = (value,) if isinstance(value, str) else value
+    if not isinstance(value, (list, tuple)):
+        raise CourseError(f"{key} must be a list of values, e.g. {key}=(0.2, 1.0): got {value!r}")
+    return tuple(value)
+
+
 def resolve(preset: str | None = None, **overrides) -> Config:
     """The preset (else ``$COURSE_PRESET``, else ``"cpu"``) with the non-None ``overrides`` applied.
 
@@ -218,7 +233,7 @@ def resolve(preset: str | None = None, **overrides) -> Config:
     values["encoders"] = _normalise_encoders(values.get("encoders", ENCODER_NAMES))
     for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods"):
         if key in values:
-            values[key] = tuple(values[key])
+            values[key] = _as_tuple(key, values[key])
     if "comparison_encoder" in values:
         values["comparison_encoder"] = _normalise_encoders([values["comparison_encoder"]])[0]
     cfg = Config(preset=name, **values)

@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     knobs = {k: v for k, v in params.items() if k in KNOBS}
-    settings = {k: v for k, v in params.items() if k not in KNOBS}
+    # papermill writes a tuple into the injected cell as its text: pass lists (resolve() makes them tuples again)
+    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if k not in KNOBS}
     parameters = {"preset": cfg.preset, **knobs, "settings": settings, "out_dir": str(out)}
     notebooks = notebook_list(root / "notebooks")
     if args.only:

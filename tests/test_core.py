@@ -316,3 +316,16 @@ def test_report_tables_come_from_saved_rows(tmp_path):
     # coursework: VICReg ResNet-18 (89.6) > supervised (68.1); ours 91.2 < 99.0 -> a disagreement
     assert "beats the supervised ResNet-18 on A: coursework 89.6 vs 68.1 (+21.5 points); ours 91.2 vs 99.0" in md
     assert "**disagrees**" in md
+
+
+def test_report_says_which_encoders_the_raw_pixels_beat():
+    df = __import__("pandas").DataFrame([
+        report.make_row("A", "d", "N1", "vicreg", "linear", {"top1": 84.0, "top5": 100, "epochs": 1, "seconds": 0}),
+        report.make_row("A", "d", "N1", "random-init", "linear", {"top1": 60.0, "top5": 100, "epochs": 1, "seconds": 0}),
+        report.make_row("B", "d", "N1", "vicreg", "linear", {"top1": 70.0, "top5": 100, "epochs": 1, "seconds": 0}),
+        report.make_row("B", "d", "N1", "random-init", "linear", {"top1": 30.0, "top5": 100, "epochs": 1, "seconds": 0}),
+    ])
+    lines = report.findings(df, {"A": 37.5, "B": 32.0})
+    assert "- A linear probe on the raw pixels of set A reaches 37.5 % top-1, the floor any encoder should beat: " \
+           "every encoder's linear probe beats it, by 22.5 points or more." in lines
+    assert any("set B reaches 32.0 %" in line and "**N1 random-init does not beat it**" in line for line in lines)

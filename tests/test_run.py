@@ -10,6 +10,7 @@ from course_lib import run
     (["-p", "dataset_b=imagenet"], "unknown dataset 'imagenet'"),
     (["-p", "dataset_a=cifar10", "-p", "data_root=/no/such/folder"], "does not exist"),
     (["-p", "pretrain_epochs"], "write it as key=value"),
+    (["-p", "crop_scale=0.5"], "crop_scale must be a list of values"),
 ])
 def test_bad_input_is_one_line_and_touches_nothing(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
@@ -27,3 +28,24 @@ def test_params_are_python_literals_or_strings():
     assert run.parse_param("dataset_b=none") == ("dataset_b", "none")
     assert run.parse_param("projector=(64, 64)") == ("projector", (64, 64))
     assert run.parse_param("data_root=~/data") == ("data_root", "~/data")
+
+
+def test_list_settings_reach_the_notebooks_as_tuples(tmp_path, monkeypatch):
+    """papermill writes tuples into the injected cell as text; the runner passes lists, resolve() makes tuples."""
+    import json
+
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    (tmp_path / "notebooks").mkdir()
+    cells = [
+        {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "execution_count": None, "outputs": [],
+         "source": ["preset = None\nsettings = {}\nout_dir = None\n"]},
+        {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": ["import pathlib, course_lib\n",
+                    "cfg = course_lib.resolve(preset, out_dir=out_dir, **settings)\n",
+                    "pathlib.Path(out_dir, 'seen.txt').write_text(repr((cfg.crop_scale, cfg.projector)))\n"]},
+    ]
+    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "notebooks" / "00_probe.ipynb").write_text(json.dumps(nb))
+    assert run.main(["--preset", "test", "-p", "crop_scale=(0.2, 1.0)", "-p", "projector=[64, 32]", "--no-promote"]) == 0
+    assert (tmp_path / "build" / "test" / "seen.txt").read_text() == "((0.2, 1.0), (64, 32))"
