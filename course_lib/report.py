@@ -78,8 +78,12 @@ def load_rows(cfg: Config) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=COLUMNS)
-    # notebooks 04 and 05 both probe the VICReg encoders: the same run gives the same row, keep one
-    df = df.drop_duplicates(subset=["set", "encoder", "method", "protocol", "epochs"], keep="first")
+    # Notebooks 04 and 05 both probe the VICReg encoder with the same budget: one row, with the columns of
+    # both (05 adds the effective rank). A different pretraining budget keeps its own row.
+    if "pretrain_epochs" not in df.columns:
+        df["pretrain_epochs"] = None
+    key = ["set", "encoder", "method", "protocol", "epochs", "pretrain_epochs"]
+    df = df.groupby(key, dropna=False, sort=False).first().reset_index()
     extra = [c for c in df.columns if c not in COLUMNS]
     order = {"supervised": 0, "linear": 1, "finetune-1%": 2, "finetune-10%": 3, "knn": 4}
     df = df[COLUMNS + extra]

@@ -329,3 +329,20 @@ def test_report_says_which_encoders_the_raw_pixels_beat():
     assert "- A linear probe on the raw pixels of set A reaches 37.5 % top-1, the floor any encoder should beat: " \
            "every encoder's linear probe beats it, by 22.5 points or more." in lines
     assert any("set B reaches 32.0 %" in line and "**N1 random-init does not beat it**" in line for line in lines)
+
+
+def test_one_row_per_run_with_the_columns_of_every_notebook_that_probed_it(tmp_path):
+    cfg = resolve("test", out_dir=str(tmp_path))
+    res = {"top1": 84.07, "top5": 100, "epochs": 100, "seconds": 0.5}
+    report.save_rows(cfg, "04_evaluation", [
+        report.make_row("A", "d", "N1", "vicreg", "linear", res, classes=5, pretrain_epochs=10),
+        report.make_row("A", "d", "N1", "random-init", "linear", {**res, "top1": 72.6}, classes=5),
+    ])
+    report.save_rows(cfg, "05_comparison", [
+        report.make_row("A", "d", "N1", "vicreg", "linear", res, classes=5, pretrain_epochs=10, effective_rank=27.8),
+        report.make_row("A", "d", "N1", "vicreg", "linear", res, classes=5, pretrain_epochs=20, effective_rank=30.1),
+    ])
+    df = report.load_rows(cfg)
+    vicreg = df[df.method == "vicreg"].sort_values("pretrain_epochs")
+    assert len(df) == 3 and len(vicreg) == 2  # same top-1, other budget: its own row
+    assert vicreg["effective_rank"].tolist() == [27.8, 30.1] and vicreg["pretrain_epochs"].tolist() == [10, 20]
