@@ -126,14 +126,6 @@ def reference_loader(images: np.ndarray, num_workers: int, device: torch.device,
 
 
 # ----------------------------------------------------------------------------- the two pipelines
-def memory_format(cfg: Config) -> torch.memory_format:
-    """The course's layout for the model's input and weights (``Config.memory_format``; older configs: a bool)."""
-    fmt = getattr(cfg, "memory_format", None)
-    if fmt is None:
-        fmt = torch.channels_last if cfg.channels_last is True else torch.contiguous_format
-    return fmt
-
-
 def _model(encoder_name: str, device: torch.device, memory: torch.memory_format, seed: int) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(seed)
     encoder = build_encoder(encoder_name).to(device, memory_format=memory).train()
@@ -154,7 +146,7 @@ class Ours:
         self.index_batches = iter(())
         self.model = None
         if encoder_name is not None:
-            self.model = _model(encoder_name, self.device, memory_format(cfg), cfg.seed)
+            self.model = _model(encoder_name, self.device, cfg.memory_format, cfg.seed)
             params = [p for m in self.model for p in m.parameters()]
             self.optimizer = torch.optim.Adam(params, lr=LR)
 
@@ -164,19 +156,23 @@ class Ours:
     def stop(self) -> None:
         pass
 
-    def _views(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch(self) -> torch.Tensor:
+        """The next batch of uint8 images: a slice of the on-device permutation."""
         idx = next(self.index_batches, None)
         if idx is None:  # a new epoch: a new on-device permutation
             self.index_batches = batches(len(self.x), BATCH_SIZE, self.idx_gen, self.device)
             idx = next(self.index_batches)
-        return self.views(self.x[idx], self.aug_gen)
+        return self.x[idx]
+
+    def _views(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.views(self._batch(), self.aug_gen)
 
     def step(self) -> None:
         x_a, x_b = self._views()
         if self.model is None:
             return
         encoder, projector = self.model
-        memory = memory_format(self.cfg)
+        memory = self.cfg.memory_format
         dtype = self.cfg.amp_dtype
         with torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext():
             z_a = projector(encoder(x_a.contiguous(memory_format=memory)))
@@ -250,11 +246,7 @@ class KorniaViews(Ours):
         self.kornia_views = view(blur_p=1.0, solarize_p=0.0), view(blur_p=0.1, solarize_p=0.2)
 
     def _views(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = next(self.index_batches, None)
-        if idx is None:
-            self.index_batches = batches(len(self.x), BATCH_SIZE, self.idx_gen, self.device)
-            idx = next(self.index_batches)
-        x = self.x[idx].float().div_(255)
+        x = self._batch().float().div_(255)
         return self.kornia_views[0](x), self.kornia_views[1](x)
 
 
@@ -340,7 +332,7 @@ def describe_device(device: torch.device) -> str:
 
 
 def _layout(cfg: Config) -> str:
-    return "channels_last" if memory_format(cfg) == torch.channels_last else "contiguous"
+    return "channels_last" if cfg.memory_format == torch.channels_last else "contiguous"
 
 
 def _precision(cfg: Config) -> str:

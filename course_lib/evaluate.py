@@ -16,6 +16,7 @@ from torch import nn
 from .augment import prepare
 from .config import Config
 from .data import ImageDataset, balanced_subset, batches
+from .diagnostics import effective_rank
 from .train import Classifier, autocast, data_fingerprint, train_classifier, weights_fingerprint
 
 
@@ -56,8 +57,12 @@ def linear_probe(
     cfg: Config,
     epochs: int | None = None,
     lr: float | None = None,
+    with_rank: bool = False,
 ) -> dict[str, float]:
     """Train a linear classifier on frozen embeddings of ``data``'s train split; test on its test split.
+
+    ``with_rank`` adds the ``effective_rank`` of the training embeddings (before standardizing),
+    from the embeddings the probe computes anyway.
 
     The embeddings are computed once. They are standardized with the training
     split's per-dimension mean and std (a fixed affine map, so the classifier is
@@ -67,6 +72,7 @@ def linear_probe(
     t0 = time.perf_counter()
     epochs = epochs or cfg.probe_epochs
     f_train, f_test = embed(encoder, data.x_train, cfg), embed(encoder, data.x_test, cfg)
+    rank = {"effective_rank": effective_rank(f_train)} if with_rank else {}
     mean, std = f_train.mean(0), f_train.std(0) + 1e-6
     f_train, f_test = (f_train - mean) / std, (f_test - mean) / std
     y_train, y_test = data.y_train.to(f_train.device), data.y_test.to(f_train.device)
@@ -86,7 +92,7 @@ def linear_probe(
         sched.step()
     with torch.no_grad():
         acc = topk_accuracy(head(f_test), y_test)
-    return {**acc, "epochs": epochs, "seconds": time.perf_counter() - t0}
+    return {**acc, **rank, "epochs": epochs, "seconds": time.perf_counter() - t0}
 
 
 def finetune(

@@ -40,6 +40,10 @@ class Method(nn.Module):
     def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def project(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both views through the encoder and the method's ``projector`` (the methods that have one)."""
+        return self.projector(self.encoder(x_a)), self.projector(self.encoder(x_b))
+
     def after_step(self) -> None:
         """Called after every optimizer step (MoCo's momentum update and queue)."""
 
@@ -58,8 +62,7 @@ class VICReg(Method):
         self.projector = Projector(encoder.out_dim, cfg.projector)
 
     def forward(self, x_a, x_b):
-        z_a = self.projector(self.encoder(x_a))
-        z_b = self.projector(self.encoder(x_b))
+        z_a, z_b = self.project(x_a, x_b)
         lam, mu, nu = self.cfg.loss_weights
         return vicreg_loss(z_a, z_b, lambda_param=lam, mu_param=mu, nu_param=nu)
 
@@ -103,8 +106,7 @@ class BarlowTwins(Method):
         self.lambda_param = cfg.barlow_lambda if cfg.barlow_lambda is not None else 1.0 / self.projector.out_dim
 
     def forward(self, x_a, x_b):
-        z_a = self.projector(self.encoder(x_a))
-        z_b = self.projector(self.encoder(x_b))
+        z_a, z_b = self.project(x_a, x_b)
         return barlow_twins_loss(z_a, z_b, lambda_param=self.lambda_param)
 
     def settings(self):
@@ -158,8 +160,7 @@ class SimCLR(Method):
         self.projector = Projector(encoder.out_dim, cfg.projector)
 
     def forward(self, x_a, x_b):
-        z_a = self.projector(self.encoder(x_a))
-        z_b = self.projector(self.encoder(x_b))
+        z_a, z_b = self.project(x_a, x_b)
         return nt_xent_loss(z_a, z_b, temperature=self.cfg.simclr_temperature)
 
     def settings(self):
@@ -200,8 +201,7 @@ class MoCoV2(Method):
             return self.key_projector(self.key_encoder(x))
 
     def forward(self, x_a, x_b):
-        q_a = self.projector(self.encoder(x_a))
-        q_b = self.projector(self.encoder(x_b))
+        q_a, q_b = self.project(x_a, x_b)
         k_a, k_b = self._keys(x_a), self._keys(x_b)
         t = self.cfg.moco_temperature
         ab = moco_loss(q_a, k_b, self.queue_b.keys, t)

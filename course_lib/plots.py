@@ -33,6 +33,14 @@ def _save(fig: plt.Figure, path: Path | None) -> plt.Figure:
     return fig
 
 
+def _finish(fig: plt.Figure, title: str | None, path: Path | None) -> plt.Figure:
+    """The common ending of every plot: the title over all panels, a tight layout, the file."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
     if window <= 1 or len(values) < window:
         return values
@@ -64,10 +72,7 @@ def loss_curves(
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _finish(fig, title, path)
 
 
 def image_grid(
@@ -91,10 +96,7 @@ def image_grid(
             ax.imshow(images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
             if labels is not None and classes is not None:
                 ax.set_title(classes[int(labels[i])], fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _finish(fig, title, path)
 
 
 def augmented_pairs(
@@ -139,10 +141,7 @@ def tsne_panels(
         ax.set_yticks([])
     if len(classes) <= 20:
         axes[0][-1].legend(markerscale=2, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _finish(fig, title, path)
 
 
 def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
@@ -158,10 +157,7 @@ def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
         ax.set_xlabel("")
         ax.legend(fontsize=7)
         ax.set_ylim(0, 100)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _finish(fig, title, path)
 
 
 #: Diagnostics of :mod:`course_lib.diagnostics`, as panel titles.
@@ -198,7 +194,4 @@ def plot_diagnostics(
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _finish(fig, title, path)
