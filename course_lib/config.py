@@ -43,7 +43,7 @@ class Config:
     pretrain_schedule: str = "constant"  # "constant" (the coursework) | "cosine" (linear warm-up, then cosine to 0)
     pretrain_warmup_epochs: int = 10  # warm-up of the "cosine" schedule
     projector: tuple[int, ...] = (1024, 1024, 1024)
-    augmentation: str = "crop-flip"
+    augmentation: str = "crop-flip"  # "crop-flip" (the coursework) | "ssl" (VICReg's ImageNet views) | "ssl-cifar"
     crop_scale: tuple[float, float] = (0.08, 1.0)
     loss_weights: tuple[float, float, float] = (25.0, 25.0, 1.0)  # invariance, variance, covariance
     # --- supervised baseline (SGD + cross-entropy) ---
@@ -154,12 +154,12 @@ PRESETS: dict[str, dict] = {
         tsne_points=2000, monitor_every=5, collapse_epochs=10, moco_queue=4096, checkpoint_every_s=0,
     ),
     # A literature-length schedule for ResNet-18 on CIFAR-10 (solo-learn's VICReg recipe: 1000 epochs,
-    # batch 256, projector 3 x 2048, the full SSL augmentation with crops of 20-100 %, a 10-epoch warm-up
-    # then cosine decay). Adam instead of solo-learn's LARS, as in the coursework. Days on a T4: see README.
+    # batch 256, projector 3 x 2048, its CIFAR augmentation "ssl-cifar" with crops of 20-100 %, a 10-epoch
+    # warm-up then cosine decay). Adam instead of solo-learn's LARS, as in the coursework. Days on a T4: see README.
     "full": dict(
         dataset_a="cifar10", dataset_b="tiny-imagenet", download=True, image_size=32, batch_size=256,
         pretrain_epochs=1000, supervised_epochs=200, probe_epochs=100, finetune_epochs=50,
-        projector=(2048, 2048, 2048), augmentation="ssl", crop_scale=(0.2, 1.0),
+        projector=(2048, 2048, 2048), augmentation="ssl-cifar", crop_scale=(0.2, 1.0),
         pretrain_schedule="cosine", pretrain_warmup_epochs=10,
         tsne_points=5000, monitor_every=10, collapse_epochs=10, moco_queue=4096, checkpoint_every_s=0,
     ),

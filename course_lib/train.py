@@ -164,6 +164,8 @@ def fit(
         status = "loaded" if start_epoch >= epochs else "resumed"
     if status == "loaded":  # a finished run: nothing to train, say so
         tqdm.write(f"{name}: loaded the finished run {run_dir.name} ({start_epoch} epochs)")
+    elif status == "resumed":
+        tqdm.write(f"{name}: resuming {run_dir.name} after epoch {start_epoch} of {epochs}")
     with open(run_dir / "log.jsonl", "w") as f:  # rewritten from the checkpoint, so a resume never duplicates rows
         f.writelines(json.dumps(r) + "\n" for r in history)
     for module in modules.values():

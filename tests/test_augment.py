@@ -131,13 +131,24 @@ def test_ssl_views_shape_dtype_range_and_asymmetry():
     assert first["RandomGrayscale"].p == second["RandomGrayscale"].p == 0.2
 
 
+def test_ssl_cifar_views_are_solo_learns_cifar_recipe():
+    views = A.build_views("ssl-cifar", 16, (0.2, 1.0))
+    for view in (views.first, views.second):
+        steps = {type(s).__name__: s for s in view.steps}
+        assert (steps["GaussianBlur"].p, steps["Solarize"].p) == (0.0, 0.1)
+        assert steps["ColorJitter"] == A.ColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8)
+        assert steps["RandomGrayscale"].p == 0.2 and view.scale == (0.2, 1.0)
+    x = A.to_float(uint8_batch())
+    assert torch.equal(A.GaussianBlur(p=0.0)(x, gen()), x)  # p 0: no image is blurred
+
+
 def test_registry_keeps_crop_flip_and_adds_ssl():
     assert set(A.AUGMENTATIONS) >= {"crop-flip", "ssl"}
     crop_flip = A.build_views("crop-flip", 16, (0.08, 1.0))
     assert crop_flip.first.steps == () and crop_flip.first is crop_flip.second
 
 
-@pytest.mark.parametrize("name", ["crop-flip", "ssl"])
+@pytest.mark.parametrize("name", ["crop-flip", "ssl", "ssl-cifar"])
 def test_same_seed_same_views_other_seed_other_views(name):
     views, x = A.build_views(name, 16, (0.08, 1.0)), uint8_batch()
     a1, b1 = views(x, gen(7))
@@ -148,7 +159,7 @@ def test_same_seed_same_views_other_seed_other_views(name):
     assert not torch.equal(a1, b1)  # the two views of a pair differ
 
 
-@pytest.mark.parametrize("name", ["crop-flip", "ssl"])
+@pytest.mark.parametrize("name", ["crop-flip", "ssl", "ssl-cifar"])
 def test_samples_of_a_batch_get_different_crops(name):
     one = uint8_batch(n=1)
     a, _ = A.build_views(name, 16, (0.08, 1.0))(one.expand(8, -1, -1, -1), gen())

@@ -45,7 +45,7 @@ def test_real_data_presets_follow_the_coursework_and_the_literature():
         assert cfg.encoders == ("N1", "ResNet-18") and cfg.download
     assert (t4.pretrain_epochs, t4.supervised_epochs, t4.probe_epochs) == (30, 30, 20)
     assert t4.augmentation == "crop-flip" and t4.projector == (1024, 1024, 1024) and t4.pretrain_schedule == "constant"
-    assert full.pretrain_epochs == 1000 and full.augmentation == "ssl" and full.pretrain_schedule == "cosine"
+    assert full.pretrain_epochs == 1000 and full.augmentation == "ssl-cifar" and full.pretrain_schedule == "cosine"
     with pytest.raises(CourseError, match="unknown pretrain_schedule 'step'"):
         resolve("test", pretrain_schedule="step")
 
@@ -271,6 +271,56 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, monkeypat
     monkeypatch.setattr(train, "batches", real)
     resumed = train.pretrain_vicreg(cfg, "N1", ds, progress=False)
     assert resumed.status == "resumed"
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history], rel=1e-4)
+
+
+_KILLED_CHILD = """
+import pathlib, sys, time
+from course_lib import data, resolve, train
+runs, marker = sys.argv[1], pathlib.Path(sys.argv[2])
+cfg = resolve("test", device="cpu", runs_dir=runs, encoder="N1", batch_size=64, projector=(32, 32),
+              pretrain_epochs=3, checkpoint_every_s=0)
+real, calls = train.batches, [0]
+def batches(*args, **kwargs):  # hangs in the middle of the second epoch, until the parent kills it
+    calls[0] += 1
+    for i, b in enumerate(real(*args, **kwargs)):
+        if calls[0] == 2 and i == 2:
+            marker.write_text("mid-epoch")
+            time.sleep(600)
+        yield b
+train.batches = batches
+train.pretrain_vicreg(cfg, "N1", data.load_dataset("digits-a"), progress=False)
+"""
+
+
+def test_a_killed_process_resumes_from_its_last_finished_epoch(tmp_path):
+    """SIGKILL (what a Colab disconnect does) in the middle of epoch 2; the rerun continues after epoch 1."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runs, marker = tmp_path / "runs", tmp_path / "mid-epoch"
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, str(runs), str(marker)])
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert child.poll() is None, "the child run ended before it reached epoch 2"
+            assert time.monotonic() < deadline, "the child run never reached epoch 2"
+            time.sleep(0.2)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    (ckpt,) = runs.glob(f"*/{train.CHECKPOINT}")
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1  # epoch 2 was lost, epoch 1 was not
+
+    cfg = _tiny(runs, pretrain_epochs=3, checkpoint_every_s=0)
+    ds = data.load_dataset("digits-a")
+    resumed = train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    assert resumed.status == "resumed" and resumed.run_dir == ckpt.parent
+    full = train.pretrain_vicreg(_tiny(tmp_path / "ref", pretrain_epochs=3), "N1", ds, progress=False)
     assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history], rel=1e-4)
 
 
