@@ -7,8 +7,8 @@ forward + backward + Adam step) for N1 and ResNet-18, measured side by side in o
   permutation, both views augmented for the whole batch with tensor ops
   (``course_lib.augment``, "ssl"), ``course_lib``'s VICReg loss; once with the
   course's defaults (``Config.amp_dtype`` for ``precision="auto"``: bf16 autocast only
-  where the hardware has native bf16; ``Config.memory_format``: channels_last where
-  the config puts it) and once in fp32 (same layout). Where the defaults already are
+  where the hardware has native bf16; ``Config.memory_format_for``: channels_last where
+  the config puts it, per encoder) and once in fp32 (same layout). Where the defaults already are
   fp32 (a CPU without native bf16) the two are the same configuration, measured once
   and reported in both columns.
 * reference: what most people write today: a CIFAR-like array served as PIL images
@@ -146,7 +146,7 @@ class Ours:
         self.index_batches = iter(())
         self.model = None
         if encoder_name is not None:
-            self.model = _model(encoder_name, self.device, cfg.memory_format, cfg.seed)
+            self.model = _model(encoder_name, self.device, cfg.memory_format_for(encoder_name), cfg.seed)
             params = [p for m in self.model for p in m.parameters()]
             self.optimizer = torch.optim.Adam(params, lr=LR)
 
@@ -172,7 +172,7 @@ class Ours:
         if self.model is None:
             return
         encoder, projector = self.model
-        memory = self.cfg.memory_format
+        memory = self.cfg.memory_format_for(encoder)
         dtype = self.cfg.amp_dtype
         with torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext():
             z_a = projector(encoder(x_a.contiguous(memory_format=memory)))
@@ -331,8 +331,8 @@ def describe_device(device: torch.device) -> str:
     return f"{name}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
-def _layout(cfg: Config) -> str:
-    return "channels_last" if cfg.memory_format == torch.channels_last else "contiguous"
+def _layout(cfg: Config, encoder_name: str) -> str:
+    return "channels_last" if cfg.memory_format_for(encoder_name) == torch.channels_last else "contiguous"
 
 
 def _precision(cfg: Config) -> str:
@@ -348,21 +348,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--warmup", type=int, default=None, help=f"untimed steps first (default: {DEFAULT_WARMUP})")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     parser.add_argument("--num-workers", type=int, default=2, help="reference DataLoader workers")
+    parser.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"],
+                        help="ours' image layout (auto: Config's default per encoder and device)")
     parser.add_argument("--num-images", type=int, default=10_000, help="random CIFAR-like images")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kornia", action="store_true", help="also time kornia's augmentation (alone)")
     parser.add_argument("--out", default=None, help="write the JSON records here")
     args = parser.parse_args(argv)
 
-    defaults = Config(preset="benchmark", device=args.device, image_size=IMAGE_SIZE, batch_size=BATCH_SIZE, seed=args.seed)
-    fp32 = Config(preset="benchmark", device=args.device, image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
-                  seed=args.seed, precision="fp32")
+    common = dict(preset="benchmark", device=args.device, image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
+                  seed=args.seed, channels_last=args.channels_last)
+    defaults, fp32 = Config(**common), Config(**common, precision="fp32")
     device = defaults.torch_device
     same = defaults.amp_dtype is None  # the defaults already are fp32: one configuration, measured once
     images = cifar_like(args.num_images, args.seed)
     x_uint8 = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)  # N x 3 x H x W on the device
     print(f"device: {describe_device(device)}; torch {torch.__version__}; ours: {_precision(defaults)}"
-          f"{' (auto)' if same else ''}, {_layout(defaults)}; reference: fp32, {args.num_workers} workers", flush=True)
+          f"{' (auto)' if same else ''}, N1 {_layout(defaults, 'N1')}, ResNet-18 {_layout(defaults, 'ResNet-18')}; reference: fp32, {args.num_workers} workers", flush=True)
 
     loader = reference_loader(images, args.num_workers, device, args.seed)
 
@@ -409,7 +411,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "device": describe_device(device),
             "torch": torch.__version__,
             "precision": {"ours": _precision(defaults), "ours_fp32": "fp32", "reference": "fp32",
-                          "ours_fp32_same_run_as_ours": same, "ours_memory_format": _layout(defaults),
+                          "ours_fp32_same_run_as_ours": same, "ours_memory_format": _layout(defaults, name),
                           "reference_memory_format": "contiguous"},
             "batch_size": BATCH_SIZE,
             "image_size": IMAGE_SIZE,

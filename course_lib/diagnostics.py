@@ -164,7 +164,7 @@ def untrained_encoder(cfg: Config, encoder_name: str, data: ImageDataset, batch_
     encoder.train()
     for i in range(0, len(data.x_train), batch_size):
         encoder(prepare(data.x_train[i : i + batch_size].to(cfg.torch_device), cfg.image_size)
-                .contiguous(memory_format=cfg.memory_format))
+                .contiguous(memory_format=cfg.memory_format_for(encoder)))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return encoder.eval()

@@ -35,7 +35,7 @@ def embed(encoder: nn.Module, x_uint8: torch.Tensor, cfg: Config, batch_size: in
     """Embeddings of uint8 images (eval mode, no augmentation), float32 on the device."""
     was_training = encoder.training
     encoder.eval()
-    memory = cfg.memory_format
+    memory = cfg.memory_format_for(encoder)
     out = []
     for i in range(0, len(x_uint8), batch_size):
         x = prepare(x_uint8[i : i + batch_size].to(cfg.torch_device), cfg.image_size)

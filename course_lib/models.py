@@ -34,6 +34,7 @@ class N1(nn.Module):
 
     widths = (32, 64, 64, 128, 192)
     out_dim = 256
+    channels_last_on_cpu = True  # measured ~1.35x faster training on a 2-core CPU (Config.memory_format_for)
 
     def __init__(self, in_channels: int = 3, batch_norm: bool = True):
         super().__init__()

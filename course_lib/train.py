@@ -68,7 +68,7 @@ def autocast(cfg: Config):
 
 def _to_device(module: nn.Module, cfg: Config) -> nn.Module:
     module = module.to(cfg.torch_device)
-    if cfg.memory_format == torch.channels_last:
+    if cfg.memory_format_for(module) == torch.channels_last:
         module = module.to(memory_format=torch.channels_last)
     return module
 
@@ -298,7 +298,7 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     views = build_views(cfg.augmentation, cfg.image_size, cfg.crop_scale)
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 1)
     forward = _compiled(model, cfg)
-    memory = cfg.memory_format
+    memory = cfg.memory_format_for(encoder)
     x_train = data.x_train
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -365,7 +365,7 @@ def train_classifier(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     views = build_views("crop-flip", cfg.image_size, (0.5, 1.0)).first
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 2)
-    memory = cfg.memory_format
+    memory = cfg.memory_format_for(model)
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:

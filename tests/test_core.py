@@ -167,6 +167,21 @@ def test_n1_pools_until_its_map_is_two_pixels_wide(size, maps):
     assert pooled == maps
 
 
+def test_channels_last_where_it_pays_and_the_same_numbers_either_way():
+    cpu = resolve("test", device="cpu")
+    n1 = models.N1()
+    assert cpu.memory_format_for("N1") == cpu.memory_format_for(n1) == torch.channels_last
+    assert cpu.memory_format_for(train.Classifier(n1, 10)) == torch.channels_last  # a wrapped N1 counts
+    assert cpu.memory_format_for("ResNet-18") == cpu.memory_format_for(models.ResNet18()) == torch.contiguous_format
+    assert resolve("test", device="cpu", channels_last="off").memory_format_for(n1) == torch.contiguous_format
+    assert resolve("test", device="cpu", channels_last="on").memory_format_for("ResNet-18") == torch.channels_last
+    x = torch.rand(4, 3, 32, 32)
+    n1.eval()
+    plain = n1(x)
+    n1.to(memory_format=torch.channels_last)
+    assert torch.allclose(n1(x.contiguous(memory_format=torch.channels_last)), plain, atol=1e-5)
+
+
 def test_resnet18_has_the_cifar_stem():
     net = models.ResNet18().net
     assert net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
