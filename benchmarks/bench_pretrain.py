@@ -146,7 +146,8 @@ class Ours:
         self.index_batches = iter(())
         self.model = None
         if encoder_name is not None:
-            self.model = _model(encoder_name, self.device, cfg.memory_format_for(encoder_name), cfg.seed)
+            self.memory = cfg.memory_format_for(encoder_name)  # once, not in every timed step
+            self.model = _model(encoder_name, self.device, self.memory, cfg.seed)
             params = [p for m in self.model for p in m.parameters()]
             self.optimizer = torch.optim.Adam(params, lr=LR)
 
@@ -172,7 +173,7 @@ class Ours:
         if self.model is None:
             return
         encoder, projector = self.model
-        memory = self.cfg.memory_format_for(encoder)
+        memory = self.memory
         dtype = self.cfg.amp_dtype
         with torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext():
             z_a = projector(encoder(x_a.contiguous(memory_format=memory)))
