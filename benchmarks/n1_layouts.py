@@ -69,9 +69,22 @@ LAYOUTS = {
 }
 
 
-def _config(epochs: int, runs_dir: str, probe_epochs: int | None = None):
+def _config(epochs: int, runs_dir: str, **overrides):
     return resolve("cpu", encoder="N1", dataset_b="none", pretrain_epochs=epochs, augmentation="ssl-cifar",
-                   crop_scale=(0.2, 1.0), runs_dir=runs_dir, probe_epochs=probe_epochs)
+                   crop_scale=(0.2, 1.0), runs_dir=runs_dir, **overrides)
+
+
+def _measure(cfg, encoder_name: str, data) -> dict:
+    """VICReg-pretrain ``encoder_name``, then linear-probe it and the untrained network on ``data``."""
+    t0 = time.perf_counter()
+    run = pretrain(cfg, encoder_name, data, progress=False)
+    seconds = time.perf_counter() - t0
+    vicreg = linear_probe(run.encoder, data, cfg)
+    untrained = linear_probe(untrained_encoder(cfg, encoder_name, data), data, cfg)
+    return {"epochs": cfg.pretrain_epochs, "train": len(data.y_train), "test": len(data.y_test),
+            "vicreg_top1": round(vicreg["top1"], 2), "vicreg_top5": round(vicreg["top5"], 2),
+            "untrained_top1": round(untrained["top1"], 2), "pretrain_s": round(seconds),
+            "knn_top1_per_epoch": [round(m["knn_top1"], 2) for m in run.epoch_metrics]}
 
 
 def _emit(record: dict, out: str | None) -> None:
@@ -89,35 +102,18 @@ def select(args) -> None:
     keep[val] = False
     data = replace(full, name=f"{full.name} select", x_train=full.x_train[keep], y_train=full.y_train[keep],
                    x_test=full.x_train[val], y_test=full.y_train[val])
+    # monitor off, 30 probe epochs: a ranking, cheaper than the notebooks' 100
+    cfg = _config(args.epochs, args.runs_dir, probe_epochs=30, monitor_every=0)
     for name in args.layouts:
-        cls = LAYOUTS[name]
         key = f"N1-layout-{name}"
-        models.ENCODERS[key], models.ENCODER_REVISIONS[key] = cls, 0
-        # monitor off, 30 probe epochs: a ranking, cheaper than the notebooks' 100
-        cfg = replace(_config(args.epochs, args.runs_dir, probe_epochs=30), monitor_every=0)
-        t0 = time.perf_counter()
-        run = pretrain(cfg, key, data, progress=False)
-        seconds = time.perf_counter() - t0
-        vicreg = linear_probe(run.encoder, data, cfg)
-        untrained = linear_probe(untrained_encoder(cfg, key, data), data, cfg)
-        _emit({"mode": "select", "layout": name, "epochs": args.epochs, "train": len(data.y_train),
-               "val": len(data.y_test), "vicreg_top1": round(vicreg["top1"], 2),
-               "untrained_top1": round(untrained["top1"], 2), "pretrain_s": round(seconds)}, args.out)
+        models.ENCODERS[key], models.ENCODER_REVISIONS[key] = LAYOUTS[name], 0
+        _emit({"mode": "select", "layout": name, **_measure(cfg, key, data)}, args.out)
 
 
 def holdout(args) -> None:
     data = load_dataset("imagefolder", args.data_root)
-    cfg = _config(args.epochs, args.runs_dir)
-    t0 = time.perf_counter()
-    run = pretrain(cfg, "N1", data, progress=False)
-    seconds = time.perf_counter() - t0
-    vicreg = linear_probe(run.encoder, data, cfg)
-    untrained = linear_probe(untrained_encoder(cfg, "N1", data), data, cfg)
-    _emit({"mode": "holdout", "encoder_revision": models.ENCODER_REVISIONS["N1"], "epochs": args.epochs,
-           "train": len(data.y_train), "test": len(data.y_test),
-           "vicreg_top1": round(vicreg["top1"], 2), "vicreg_top5": round(vicreg["top5"], 2),
-           "untrained_top1": round(untrained["top1"], 2), "pretrain_s": round(seconds),
-           "knn_top1_per_epoch": [round(m["knn_top1"], 2) for m in run.epoch_metrics]}, args.out)
+    _emit({"mode": "holdout", "encoder_revision": models.ENCODER_REVISIONS["N1"],
+           **_measure(_config(args.epochs, args.runs_dir), "N1", data)}, args.out)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -102,7 +102,7 @@ class Config:
         """The layout of ``encoder``'s images: channels_last where it pays, else the default layout.
 
         ``channels_last="auto"``: on CUDA (tensor cores), and on a CPU for the encoders whose class says
-        ``channels_last_on_cpu`` (N1: ~1.35x faster training here; ResNet-18 is 3-5x slower).
+        ``channels_last_on_cpu`` (N1; ResNet-18 is 3-5x slower in channels_last on a CPU).
         ``encoder`` is a module (a wrapper, e.g. a classifier around N1, counts) or an encoder's name.
         """
         if self.channels_last != "auto":

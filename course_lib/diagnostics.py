@@ -162,9 +162,10 @@ def untrained_encoder(cfg: Config, encoder_name: str, data: ImageDataset, batch_
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the pass
     encoder.train()
+    memory = cfg.memory_format_for(encoder)
     for i in range(0, len(data.x_train), batch_size):
         encoder(prepare(data.x_train[i : i + batch_size].to(cfg.torch_device), cfg.image_size)
-                .contiguous(memory_format=cfg.memory_format_for(encoder)))
+                .contiguous(memory_format=memory))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return encoder.eval()
