@@ -6,7 +6,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: report test unit nbval notebooks colab env bench clean
+DATA   ?=
+
+.PHONY: report report-cifar test unit nbval notebooks colab env bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +24,12 @@ env: $(VENV)/.installed
 ## The main job: every notebook in order (papermill), then report/ and figures/ (cpu preset by default).
 report: $(VENV)/.installed
 	$(PY) -m course_lib.run $(ARGS)
+
+## The coursework's own data (CIFAR-10 -> Tiny ImageNet), cpu-cifar preset: report/cpu-cifar/ and figures/cpu-cifar/.
+## DATA is a folder holding cifar10/ (an image folder or cifar-10-batches-py/) and tiny-imagenet-200/.
+report-cifar: $(VENV)/.installed
+	@test -n "$(DATA)" || { echo "error: set DATA to the folder holding cifar10/ and tiny-imagenet-200/, e.g. make report-cifar DATA=~/data" >&2; exit 2; }
+	$(PY) -m course_lib.run --preset cpu-cifar -p data_root=$(DATA) $(ARGS)
 
 ## Unit tests (with the lightly parity tests), then the committed notebooks under nbval (test preset).
 test: unit nbval

@@ -56,6 +56,9 @@ class Config:
     finetune_lr: float = 0.01
     label_fractions: tuple[float, ...] = (0.01, 0.1)
     tsne_points: int = 2000  # test images per t-SNE panel
+    # --- budgets (a CPU preset gives an expensive encoder less; the report labels such rows) ---
+    train_images: int | None = None  # class-balanced subset of each set's training split used for training; None = all
+    encoder_overrides: dict = field(default_factory=dict)  # {"ResNet-18": {"supervised_epochs": 1, ...}}: cfg.for_encoder
     # --- diagnostics during pretraining (course_lib.diagnostics; every method) ---
     monitor_every: int = 1  # embed A's train/test splits every this many epochs (eval mode, no grad); 0 = off
     knn_k: int = 20  # neighbours of the kNN monitor (cosine similarity, weighted vote)
@@ -63,7 +66,8 @@ class Config:
     methods: tuple[str, ...] = ("vicreg", "barlow_twins", "wmse", "simclr", "moco_v2")  # compared in 05
     comparison_encoder: str = "N1"  # the one encoder every method of notebook 05 pretrains
     comparison_epochs: int | None = None  # pretraining epochs of each method in 05; None = pretrain_epochs
-    collapse_epochs: int = 10  # epochs of each run of notebook 00's collapse demonstration (N1 on the digits)
+    comparison_images: int | None = None  # set A training images (class-balanced) of 05's methods and 00's collapse runs
+    collapse_epochs: int = 10  # epochs of each run of notebook 00's collapse demonstration (N1 on set A)
     barlow_lambda: float | None = None  # off-diagonal weight; None = 1 / (projector output width)
     wmse_hidden: int = 1024  # W-MSE head: Linear(hidden) + BN + ReLU + Linear(dim), the paper's CIFAR head
     wmse_dim: int = 64  # W-MSE embedding width; must be below min(batch_size, wmse_w_size)
@@ -117,6 +121,16 @@ class Config:
             on = any(getattr(m, "channels_last_on_cpu", False) for m in encoder.modules())
         return torch.channels_last if on else torch.contiguous_format
 
+    def for_encoder(self, name: str) -> "Config":
+        """This config with ``encoder_overrides[name]`` applied: the budget one encoder trains with."""
+        return with_overrides(self, **self.encoder_overrides.get(name, {})) if self.encoder_overrides.get(name) else self
+
+    @property
+    def report_folder(self) -> str:
+        """Where ``make report`` puts this run's tables and figures, under ``report/`` and ``figures/``:
+        the embedded digits' presets at the top, any other preset in a folder of its own name."""
+        return "" if self.preset in DIGITS_PRESETS else self.preset
+
     @property
     def out_path(self) -> Path:
         return Path(self.out_dir) if self.out_dir else project_root() / "build" / self.preset
@@ -136,6 +150,9 @@ class Config:
             f"VICReg {self.pretrain_epochs} epochs (Adam, lr {self.pretrain_lr:g}, {self.augmentation}), "
             f"supervised {self.supervised_epochs} epochs, linear probe {self.probe_epochs} epochs, "
             f"fine-tuning {self.finetune_epochs} epochs, batch {self.batch_size}, seed {self.seed}"
+            + (f", {self.train_images:,} training images" if self.train_images else "")
+            + "".join(f"\n{name} on a smaller budget: " + ", ".join(f"{k} {v}" for k, v in changes.items())
+                      for name, changes in self.encoder_overrides.items() if name in self.encoders)
         )
 
 
@@ -158,6 +175,22 @@ PRESETS: dict[str, dict] = {
         # comparison_epochs = collapse_epochs = pretrain_epochs: notebooks 02 and 05 reuse 00's N1 runs.
         monitor_every=2, collapse_epochs=10, moco_queue=256,
     ),
+    # The coursework's protocol on 2 CPU cores, from a data folder holding cifar10/ and tiny-imagenet-200/
+    # (`make report-cifar DATA=...`): CIFAR-10 -> Tiny ImageNet at 32 px, N1 through the whole study on all of
+    # CIFAR-10's training images, ResNet-18 on a stated 5,000-image subset for 2 epochs (it costs ~30x N1 per
+    # image here), the five methods on 10,000 images. The VICReg recipe (batch, schedule) was chosen on a
+    # validation split carved from the training images (benchmarks/cifar_recipe.py); the report labels every
+    # row's budget beside the coursework's. About 40 min on 2 CPU cores with native bf16 (README).
+    "cpu-cifar": dict(
+        dataset_a="cifar10", dataset_b="tiny-imagenet", image_size=None, batch_size=256,
+        pretrain_epochs=12, supervised_epochs=8, probe_epochs=100, finetune_epochs=20,
+        projector=(1024, 1024, 1024), augmentation="ssl-cifar", crop_scale=(0.2, 1.0),
+        pretrain_schedule="cosine", pretrain_warmup_epochs=1,
+        tsne_points=2000, monitor_every=3, checkpoint_every_s=0,
+        comparison_images=10_000, comparison_epochs=3, collapse_epochs=3, moco_queue=4096,
+        encoder_overrides={"ResNet-18": dict(train_images=5_000, pretrain_epochs=2, supervised_epochs=2,
+                                             monitor_every=0, label_fractions=())},
+    ),
     # The coursework's protocol on a Colab T4: CIFAR-10 -> Tiny ImageNet (resized to 32 px), its
     # epochs (VICReg 30, supervised 30, probe 20), batch 256, projector 3 x 1024, crop + flip.
     "colab-t4": dict(
@@ -177,6 +210,10 @@ PRESETS: dict[str, dict] = {
         tsne_points=5000, monitor_every=10, collapse_epochs=10, moco_queue=4096, checkpoint_every_s=0,
     ),
 }
+
+
+#: Presets whose report is the digits' one (report/ and figures/ at the top).
+DIGITS_PRESETS = ("test", "cpu")
 
 
 def project_root() -> Path:
@@ -247,6 +284,19 @@ def resolve(preset: str | None = None, **overrides) -> Config:
     for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods"):
         if key in values:
             values[key] = _as_tuple(key, values[key])
+    overrides_by_encoder = values.get("encoder_overrides") or {}
+    if not isinstance(overrides_by_encoder, dict):
+        raise CourseError(f"encoder_overrides must be a dict like {{'ResNet-18': {{'pretrain_epochs': 2}}}}: "
+                          f"got {overrides_by_encoder!r}")
+    values["encoder_overrides"] = {_normalise_encoders([k])[0]: dict(v) for k, v in overrides_by_encoder.items()}
+    for enc, changes in values["encoder_overrides"].items():
+        bad = (set(changes) - _FIELDS) | (set(changes) & {"preset", "encoders", "encoder_overrides"})
+        if bad:
+            raise CourseError(f"encoder_overrides[{enc!r}] sets {', '.join(sorted(bad))}: only per-run settings "
+                              "such as pretrain_epochs or train_images can differ per encoder")
+        for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods"):
+            if key in changes:
+                changes[key] = _as_tuple(key, changes[key])
     if "comparison_encoder" in values:
         values["comparison_encoder"] = _normalise_encoders([values["comparison_encoder"]])[0]
     cfg = Config(preset=name, **values)
@@ -283,6 +333,9 @@ def _check(cfg: Config) -> None:
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown:
         raise CourseError(f"unknown method(s) {', '.join(unknown)} in methods: use some of {', '.join(METHODS)}")
+    for key in ("train_images", "comparison_images"):
+        if getattr(cfg, key) is not None and getattr(cfg, key) < 10:
+            raise CourseError(f"{key} must be at least 10 images (or None for all), got {getattr(cfg, key)}")
     for key in ("monitor_every", "knn_k", "collapse_epochs", "comparison_epochs", "moco_queue"):
         value = getattr(cfg, key)
         if value is not None and value < (0 if key == "monitor_every" else 1):

@@ -31,6 +31,12 @@ class ImageDataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: tuple[str, ...]
+    class_names: tuple[str, ...] | None = None  # readable names for plots (Tiny ImageNet: words for the wnids)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The classes as a reader wants them in a legend."""
+        return self.class_names or self.classes
 
     @property
     def num_classes(self) -> int:
@@ -199,6 +205,36 @@ def balanced_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.T
     return torch.cat(picked).sort().values
 
 
+def limit_train(ds: ImageDataset, images: int | None, seed: int = SPLIT_SEED) -> ImageDataset:
+    """``ds`` with a seeded, class-balanced subset of about ``images`` training images (``None``: all of them).
+
+    How a preset gives an expensive encoder a smaller, *stated* budget (ResNet-18 on a CPU); the test
+    split stays whole, so its numbers are measured on the same images as everyone else's.
+    """
+    if images is None or images >= len(ds.y_train):
+        return ds
+    idx = balanced_subset(ds.y_train, images / len(ds.y_train), seed).to(ds.y_train.device)
+    return replace(ds, name=f"{ds.name}, {len(idx):,} training images", x_train=ds.x_train[idx],
+                   y_train=ds.y_train[idx])
+
+
+def budget(cfg, encoder_name: str, *sets: ImageDataset | None) -> tuple:
+    """``(cfg.for_encoder(encoder_name), *sets)`` with each set's training split cut to that encoder's
+    ``train_images``: the settings and data one encoder trains and is probed with (``None`` stays ``None``)."""
+    ecfg = cfg.for_encoder(encoder_name)
+    return (ecfg, *(limit_train(ds, ecfg.train_images) if ds is not None else None for ds in sets))
+
+
+def validation_split(ds: ImageDataset, images: int, seed: int = 123) -> ImageDataset:
+    """A dataset whose *test* split is ``images`` training images (class-balanced, seeded) and whose train
+    split is the rest: where recipes are chosen, so the real test split is never looked at."""
+    val = balanced_subset(ds.y_train, images / len(ds.y_train), seed).to(ds.y_train.device)
+    keep = torch.ones(len(ds.y_train), dtype=torch.bool, device=ds.y_train.device)
+    keep[val] = False
+    return replace(ds, name=f"{ds.name} (validation split)", x_train=ds.x_train[keep], y_train=ds.y_train[keep],
+                   x_test=ds.x_train[val], y_test=ds.y_train[val])
+
+
 def resized(ds: ImageDataset, size: int) -> ImageDataset:
     """``ds`` with every image resized to ``size x size`` (bilinear, antialiased), still uint8."""
     def go(x: torch.Tensor) -> torch.Tensor:
@@ -213,10 +249,13 @@ def resized(ds: ImageDataset, size: int) -> ImageDataset:
 def load_sets(cfg) -> tuple[ImageDataset, ImageDataset | None]:
     """Sets A and B of a :class:`~course_lib.config.Config`, on its device (B is None when not set)."""
     device = cfg.torch_device
-    a = load_dataset(cfg.dataset_a, cfg.data_root, cfg.download).to(device)
-    b = load_dataset(cfg.dataset_b, cfg.data_root, cfg.download).to(device) if cfg.dataset_b else None
-    if b is not None and cfg.image_size is None and b.image_size != a.image_size:  # B at A's side, resized once
-        b = resized(b, a.image_size)
+    a = load_dataset(cfg.dataset_a, cfg.data_root, cfg.download)
+    b = load_dataset(cfg.dataset_b, cfg.data_root, cfg.download) if cfg.dataset_b else None
+    # B at the network's side (A's own when image_size is None), resized once on the host: Tiny ImageNet's
+    # 100,000 images take 1.2 GB of device memory at 64 px and a quarter of it at 32 px.
+    if b is not None and b.image_size != (cfg.image_size or a.image_size):
+        b = resized(b, cfg.image_size or a.image_size)
+    a, b = a.to(device), (b.to(device) if b is not None else None)
     if b is not None and set(a.classes) & set(b.classes):
         raise CourseError(
             f"sets A ({a.name}) and B ({b.name}) share classes {sorted(set(a.classes) & set(b.classes))[:5]}: "

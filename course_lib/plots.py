@@ -115,6 +115,23 @@ def augmented_pairs(
     return _save(fig, path)
 
 
+def tsne_sample(labels: torch.Tensor, points: int, seed: int = 0, max_classes: int = 10) -> tuple[torch.Tensor, set[int]]:
+    """Indices of up to ``points`` test images for a t-SNE figure, from at most ``max_classes`` classes.
+
+    With more classes than that (Tiny ImageNet's 200), a seeded choice of ``max_classes`` of them: a t-SNE
+    panel of 200 classes has ~10 points per class, and no palette tells 200 colours apart. Returns the
+    indices (on ``labels``' device) and the set of classes shown.
+    """
+    g = torch.Generator().manual_seed(seed)
+    y = labels.cpu()
+    classes = y.unique(sorted=True)
+    if len(classes) > max_classes:
+        classes = classes[torch.randperm(len(classes), generator=g)[:max_classes]].sort().values
+    pool = torch.isin(y, classes).nonzero().flatten()
+    idx = pool[torch.randperm(len(pool), generator=g)[:points]]
+    return idx.to(labels.device), set(classes.tolist())
+
+
 def tsne_panels(
     panels: dict[str, np.ndarray],
     labels: np.ndarray,
@@ -127,19 +144,21 @@ def tsne_panels(
     from sklearn.manifold import TSNE
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
-    palette = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    present = len(np.unique(labels))
+    palette = plt.get_cmap("tab10" if present <= 10 else "tab20")
     for ax, (name, feats) in zip(axes[0], panels.items()):
         perplexity = min(30.0, (len(feats) - 1) / 3)
         xy = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed, n_jobs=2).fit_transform(
             np.asarray(feats, dtype=np.float32)
         )
-        for c in range(len(classes)):
+        shown = [c for c in range(len(classes)) if (labels == c).any()]
+        for i, c in enumerate(shown):  # colours by rank among the classes present, so no two share one
             m = labels == c
-            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=palette(c % palette.N), label=classes[c])
+            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=palette(i % palette.N), label=classes[c] or str(c))
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
-    if len(classes) <= 20:
+    if present <= 20:
         axes[0][-1].legend(markerscale=2, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     return _finish(fig, title, path)
 

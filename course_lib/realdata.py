@@ -5,7 +5,9 @@ Importing this module registers three loaders in :data:`course_lib.data.DATASETS
 :class:`~course_lib.data.ImageDataset` on the CPU (uint8 ``N x 3 x H x W`` images,
 int64 labels). ``root`` is the folder that *holds* the data:
 
-* ``cifar10``: ``root/cifar-10-batches-py/`` (the official python pickle batches).
+* ``cifar10``: ``root/cifar-10-batches-py/`` (the official python pickle batches), or
+  ``root/cifar10/cifar-10-batches-py/``, or an image folder ``root/cifar10/{train,test}/<class>/*``
+  (or ``root/{train,test}/...``) with CIFAR-10's ten class folders of 32 px images.
   ``download=True`` fetches and extracts https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz
   with torchvision's URL and md5. The pickles are read here with a restricted unpickler
   (plain containers and numpy arrays only). **Checksums**: :func:`load_cifar10` checks every
@@ -33,6 +35,7 @@ marked read-only (no write bit, which also holds back root users).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -278,8 +281,14 @@ def load_cifar10(root: str | Path | None, download: bool = False, verify: bool =
 
     root = _need_root("cifar10", root)
     folder = root / CIFAR10_FOLDER
+    if not folder.is_dir() and (root / "cifar10" / CIFAR10_FOLDER).is_dir():  # data_root holds cifar10/
+        root = root / "cifar10"
+        folder = root / CIFAR10_FOLDER
     files = _cifar_files()
     missing = [n for n, _ in files if not (folder / n).is_file()]
+    tree = next((c for c in (root / "cifar10", root) if (c / "train").is_dir() and (c / "test").is_dir()), None)
+    if missing and tree is not None:  # CIFAR-10 as an image folder, e.g. train/<class>/*.jpg
+        return _cifar_image_folder(tree)
     if missing and download:
         root.mkdir(parents=True, exist_ok=True)
         try:
@@ -329,6 +338,21 @@ def load_cifar10(root: str | Path | None, download: bool = False, verify: bool =
     meta = _read_cifar_pickle(folder / CIFAR10.meta["filename"])
     classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta["label_names"]]
     return data._as_dataset("cifar10", x_tr, y_tr, x_te, y_te, classes)
+
+
+#: CIFAR-10's classes in label order (the official batches.meta; also the sorted folder names).
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def _cifar_image_folder(tree: Path) -> ImageDataset:
+    """CIFAR-10 stored as ``tree/{train,test}/<class>/*`` (e.g. PNG or JPEG exports), labels in official order."""
+    ds = load_image_folder(tree)
+    if ds.classes != CIFAR10_CLASSES or ds.image_size != 32:
+        raise CourseError(
+            f"{tree} is an image folder but not CIFAR-10 (classes {', '.join(ds.classes[:4])}, ..., "
+            f"{ds.image_size} px): give CIFAR-10's ten class folders of 32 px images, or use dataset 'imagefolder'"
+        )
+    return dataclasses.replace(ds, name="cifar10 (image folder)")
 
 
 # --------------------------------------------------------------------------- Tiny ImageNet
@@ -468,7 +492,12 @@ def load_tiny_imagenet(root: str | Path | None, download: bool = False) -> Image
         x_te = _decode_images(val_files, "Tiny ImageNet val")
         return data._as_dataset("tiny-imagenet", x_tr, train_labels, x_te, val_labels, wnids)
 
-    return _cached(root, "tiny-imagenet", "tiny-imagenet", key, build)
+    ds = _cached(root, "tiny-imagenet", "tiny-imagenet", key, build)
+    try:  # "n02123394" -> "Persian cat" for legends; the wnids stay the classes (A and B are checked on them)
+        words = tiny_imagenet_words(root)
+        return dataclasses.replace(ds, class_names=tuple(words.get(w, w).split(",")[0] for w in ds.classes))
+    except CourseError:  # no words.txt: the wnids will do
+        return ds
 
 
 # --------------------------------------------------------------------------- image folder

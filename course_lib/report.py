@@ -29,6 +29,14 @@ COURSEWORK = {
     ("B", "ResNet-18", "vicreg", "finetune-10%"): (86.4, 95.9),
 }
 
+#: The coursework's budgets: every encoder trained 30 epochs on CIFAR-10's 50,000 training images; the linear
+#: probe and fine-tuning ran 20 epochs; the probe used all of a set's training labels (A 50,000, B 100,000).
+COURSEWORK_ENCODER_EPOCHS = 30
+COURSEWORK_PROTOCOL_EPOCHS = 20
+COURSEWORK_TRAIN_IMAGES = {"A": 50_000, "B": 100_000}
+#: Datasets the coursework used, by set (our loaders' names start with these).
+COURSEWORK_DATA = {"A": "cifar10", "B": "tiny-imagenet"}
+
 #: Published CIFAR-10 top-1 for ResNet-18 (what a properly trained network reaches).
 LITERATURE = {
     ("A", "ResNet-18", "supervised", "supervised"): ("93-95", "supervised ResNet-18, standard augmentation and schedule"),
@@ -40,6 +48,14 @@ def metrics_dir(cfg: Config) -> Path:
     folder = cfg.out_path / "metrics"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def encoder_budget(method: str, cfg: Config, images: int) -> dict:
+    """The training an encoder had before a protocol ran on it: ``encoder_epochs`` on ``encoder_images`` of A.
+
+    ``method`` is "supervised", "random-init", "pixels" or an SSL method (``cfg.pretrain_epochs`` of it)."""
+    epochs = {"supervised": cfg.supervised_epochs, "random-init": 0, "pixels": 0}.get(method, cfg.pretrain_epochs)
+    return {"encoder_epochs": int(epochs), "encoder_images": int(images) if epochs else 0}
 
 
 def make_row(set_: str, dataset: str, encoder: str, method: str, protocol: str, result: dict, **extra) -> dict:
@@ -63,6 +79,21 @@ def save_rows(cfg: Config, stage: str, rows: list[dict]) -> Path:
 def save_baselines(cfg: Config, top1_by_set: dict[str, float]) -> None:
     """Record the raw-pixel linear probe's top-1 per set (context for the report, not a results row)."""
     (metrics_dir(cfg) / "baselines.txt").write_text(json.dumps(top1_by_set))
+
+
+def save_data_description(cfg: Config, sets: dict) -> None:
+    """Record which data each set was (name, split sizes, classes, side) for the report's header."""
+    info = {k: {"name": ds.name, "train": len(ds.y_train), "test": len(ds.y_test), "classes": ds.num_classes,
+                "px": ds.image_size} for k, ds in sets.items() if ds is not None}
+    (metrics_dir(cfg) / "data.txt").write_text(json.dumps(info))
+
+
+def _data_lines(cfg: Config) -> list[str]:
+    path = metrics_dir(cfg) / "data.txt"
+    if not path.exists():
+        return []
+    return [f"- set {k}: {v['name']}, {v['train']:,} training and {v['test']:,} test images, {v['classes']} classes, "
+            f"{v['px']} px as the encoders see it" for k, v in json.loads(path.read_text()).items()]
 
 
 def load_baselines(cfg: Config) -> dict[str, float] | None:
@@ -91,23 +122,91 @@ def load_rows(cfg: Config) -> pd.DataFrame:
     return df.drop(columns="_p").reset_index(drop=True)
 
 
-def _get(df: pd.DataFrame, set_, encoder, method, protocol) -> float | None:
+def _pick(df: pd.DataFrame, set_, encoder, method, protocol) -> pd.Series | None:
+    """The row of that set/encoder/method/protocol; of several (04's and 05's VICReg), the longest-trained."""
     m = df[(df["set"] == set_) & (df["encoder"] == encoder) & (df["method"] == method) & (df["protocol"] == protocol)]
-    return None if m.empty else float(m["top1"].iloc[0])
+    if "encoder_epochs" in m:
+        m = m.sort_values("encoder_epochs", ascending=False, na_position="last")
+    return None if m.empty else m.iloc[0]
+
+
+def _get(df: pd.DataFrame, set_, encoder, method, protocol) -> float | None:
+    row = _pick(df, set_, encoder, method, protocol)
+    return None if row is None else float(row["top1"])
+
+
+def _short_note(df: pd.DataFrame, *keys) -> str:
+    """", but not comparable: ..." naming which of our rows in a claim were short-trained ("" when none)."""
+    notes = []
+    for key in keys:
+        row = _pick(df, *key)
+        verdict = comparability(row) if row is not None and "encoder_epochs" in row else ""
+        if verdict.startswith("no: short-trained"):
+            notes.append(f"our {key[1]} {key[2]} {verdict.removeprefix('no: ')}")
+    return f" — not comparable: {'; '.join(notes)}" if notes else ""
+
+
+def _int(value) -> int | None:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else int(value)
+
+
+def budget_text(row) -> str:
+    """A row's training budget in words: "VICReg 12 ep x 50,000; probe 100 ep x 50,000"."""
+    epochs, images = _int(row.get("encoder_epochs")), _int(row.get("encoder_images"))
+    if epochs is None:
+        return "—"
+    if row["protocol"] == "supervised":
+        return f"{epochs} ep x {images:,}"
+    encoder = "untrained" if not epochs else f"{row['method']} {epochs} ep x {images:,}"
+    n = _int(row.get("protocol_images"))
+    if row["protocol"] == "knn":
+        return f"{encoder}; kNN on {n:,}" if n else encoder
+    return f"{encoder}; {row['protocol']} {int(row['epochs'])} ep" + (f" x {n:,}" if n else "")
+
+
+def comparability(row) -> str:
+    """"yes" when a row had the coursework's data and at least its budget, else "no: " and what differs."""
+    set_ = row["set"]
+    if not str(row.get("dataset", "")).lower().startswith(COURSEWORK_DATA[set_]):
+        return f"no: other data ({row['dataset']})"
+    short = []
+    epochs, images = _int(row.get("encoder_epochs")), _int(row.get("encoder_images"))
+    if epochs is None:
+        return "no: budget not recorded"
+    if row["method"] not in ("random-init", "pixels"):
+        if epochs < COURSEWORK_ENCODER_EPOCHS:
+            short.append(f"{epochs} of {COURSEWORK_ENCODER_EPOCHS} epochs")
+        if images < COURSEWORK_TRAIN_IMAGES["A"]:
+            short.append(f"{images:,} of {COURSEWORK_TRAIN_IMAGES['A']:,} images of A")
+    if row["protocol"] != "supervised":
+        if row["protocol"] != "knn" and int(row["epochs"]) < COURSEWORK_PROTOCOL_EPOCHS:
+            short.append(f"{row['protocol']} {int(row['epochs'])} of {COURSEWORK_PROTOCOL_EPOCHS} epochs")
+        n = _int(row.get("protocol_images"))
+        fraction = {"finetune-1%": 0.01, "finetune-10%": 0.1}.get(row["protocol"], 1.0)
+        wanted = round(fraction * COURSEWORK_TRAIN_IMAGES[set_])
+        if n is not None and n < wanted:
+            short.append(f"{row['protocol']} on {n:,} of {wanted:,} images of {set_}")
+    return "yes" if not short else "no: short-trained (" + "; ".join(short) + ")"
 
 
 def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Our top-1/top-5 beside the coursework's and the literature's, for every row the coursework reports."""
+    """Our top-1/top-5 beside the coursework's and the literature's, for every row the coursework reports,
+    with our budget and whether the two numbers are comparable (:func:`comparability`)."""
     out = []
     for (set_, enc, method, protocol), (c1, c5) in COURSEWORK.items():
         m = df[(df["set"] == set_) & (df["encoder"] == enc) & (df["method"] == method) & (df["protocol"] == protocol)]
+        if "encoder_epochs" in m:  # the longest-trained of our rows (04's VICReg rather than 05's short one)
+            m = m.sort_values("encoder_epochs", ascending=False, na_position="last")
         lit = LITERATURE.get((set_, enc, method, protocol), ("", ""))
+        row = None if m.empty else m.iloc[0]
         out.append({
             "set": set_, "encoder": enc, "method": method, "protocol": protocol,
-            "ours top1": None if m.empty else float(m["top1"].iloc[0]),
-            "ours top5": None if m.empty else float(m["top5"].iloc[0]),
+            "ours top1": None if row is None else float(row["top1"]),
+            "ours top5": None if row is None else float(row["top5"]),
             "coursework top1": c1, "coursework top5": c5,
             "literature top1": lit[0],
+            "our budget": "not run" if row is None else budget_text(row),
+            "comparable": "—" if row is None else comparability(row),
         })
     return pd.DataFrame(out)
 
@@ -120,29 +219,28 @@ def _compare(claim: str, ours: tuple[float | None, float | None], theirs: tuple[
     t = theirs[0] - theirs[1]
     o = a - b
     verdict = "agrees" if (o > 0) == (t > 0) else "**disagrees**"
-    return f"- {claim}: coursework {theirs[0]:.1f} vs {theirs[1]:.1f} ({t:+.1f} points); ours {a:.1f} vs {b:.1f} ({o:+.1f}) — {verdict}{what}."
+    return f"- {claim}: coursework {theirs[0]:.1f} vs {theirs[1]:.1f} ({t:+.1f} points); ours {a:.1f} vs {b:.1f} ({o:+.1f}): {verdict}{what}."
 
 
 def findings(df: pd.DataFrame, baselines: dict | None = None) -> list[str]:
     """Plain sentences, computed from the rows, on where our numbers and the coursework's disagree."""
     cw = {k: v[0] for k, v in COURSEWORK.items()}
     g = lambda *k: _get(df, *k)  # noqa: E731
+    claims = [  # (claim, the row expected higher, the row expected lower), as the coursework found them
+        ("Supervised N1 beats supervised ResNet-18 on A",
+         ("A", "N1", "supervised", "supervised"), ("A", "ResNet-18", "supervised", "supervised")),
+        ("VICReg + linear probe beats the supervised ResNet-18 on A",
+         ("A", "ResNet-18", "vicreg", "linear"), ("A", "ResNet-18", "supervised", "supervised")),
+        ("VICReg + linear probe on N1 stays below supervised N1 on A",
+         ("A", "N1", "supervised", "supervised"), ("A", "N1", "vicreg", "linear")),
+        ("On B, fine-tuning ResNet-18 with 1 % of the labels beats the linear probe on all of them",
+         ("B", "ResNet-18", "vicreg", "finetune-1%"), ("B", "ResNet-18", "vicreg", "linear")),
+        ("On A, fine-tuning ResNet-18 with 10 % of the labels beats the linear probe",
+         ("A", "ResNet-18", "vicreg", "finetune-10%"), ("A", "ResNet-18", "vicreg", "linear")),
+    ]
     lines = [
-        _compare("Supervised N1 beats supervised ResNet-18 on A",
-                 (g("A", "N1", "supervised", "supervised"), g("A", "ResNet-18", "supervised", "supervised")),
-                 (cw["A", "N1", "supervised", "supervised"], cw["A", "ResNet-18", "supervised", "supervised"]), ""),
-        _compare("VICReg + linear probe beats the supervised ResNet-18 on A",
-                 (g("A", "ResNet-18", "vicreg", "linear"), g("A", "ResNet-18", "supervised", "supervised")),
-                 (cw["A", "ResNet-18", "vicreg", "linear"], cw["A", "ResNet-18", "supervised", "supervised"]), ""),
-        _compare("VICReg + linear probe on N1 stays below supervised N1 on A",
-                 (g("A", "N1", "supervised", "supervised"), g("A", "N1", "vicreg", "linear")),
-                 (cw["A", "N1", "supervised", "supervised"], cw["A", "N1", "vicreg", "linear"]), ""),
-        _compare("On B, fine-tuning ResNet-18 with 1 % of the labels beats the linear probe on all of them",
-                 (g("B", "ResNet-18", "vicreg", "finetune-1%"), g("B", "ResNet-18", "vicreg", "linear")),
-                 (cw["B", "ResNet-18", "vicreg", "finetune-1%"], cw["B", "ResNet-18", "vicreg", "linear"]), ""),
-        _compare("On A, fine-tuning ResNet-18 with 10 % of the labels beats the linear probe",
-                 (g("A", "ResNet-18", "vicreg", "finetune-10%"), g("A", "ResNet-18", "vicreg", "linear")),
-                 (cw["A", "ResNet-18", "vicreg", "finetune-10%"], cw["A", "ResNet-18", "vicreg", "linear"]), ""),
+        _compare(claim, (g(*hi), g(*lo)), (cw[hi], cw[lo]), _short_note(df, hi, lo))
+        for claim, hi, lo in claims
     ]
     lines = [line for line in lines if line]
     for enc in ("N1", "ResNet-18"):
@@ -194,26 +292,51 @@ def write_report(cfg: Config) -> tuple[Path, Path]:
     df.to_csv(csv_path, index=False)
     few_classes = sorted(set(df.loc[df["classes"] <= 5, "dataset"])) if "classes" in df else []
     datasets = ", ".join(f"set {s} = {d}" for s, d in df[["set", "dataset"]].drop_duplicates().itertuples(index=False))
+    budgets = []
+    for name in cfg.encoders:
+        ecfg = cfg.for_encoder(name)
+        images = f"{ecfg.train_images:,} training images of each set" if ecfg.train_images else "all training images"
+        budgets.append(f"{name}: VICReg {ecfg.pretrain_epochs} epochs, supervised {ecfg.supervised_epochs}, on {images}"
+                       + (f", fine-tuning with {', '.join(f'{f:.0%}' for f in ecfg.label_fractions)} of the labels"
+                          if ecfg.label_fractions else ", no fine-tuning"))
+    comparison = comparison_table(df)
+    verdicts = comparison.loc[comparison["ours top1"].notna(), "comparable"]
+    same_data = all(str(d).lower().startswith(COURSEWORK_DATA.get(s_, "?"))
+                    for s_, d in df[["set", "dataset"]].drop_duplicates().itertuples(index=False))
+    if not same_data:
+        verdict = (f"this run measured {datasets}, not the coursework's data: compare orderings and gaps, "
+                   "not values.")
+    elif (verdicts == "yes").all():
+        verdict = "this run measured the same sets with at least the coursework's budget: the values are comparable."
+    else:
+        verdict = (f"this run measured the same sets, but {int((verdicts != 'yes').sum())} of its {len(verdicts)} rows "
+                   "below had a smaller budget than the coursework's (column `comparable`): those values are **not "
+                   "comparable** with the coursework's; read them as what that budget buys.")
     text = [
         "# Results",
         "",
-        f"Preset `{cfg.preset}`: {datasets}; encoders {', '.join(cfg.encoders)}; VICReg {cfg.pretrain_epochs} "
-        f"epochs, supervised {cfg.supervised_epochs}, linear probe {cfg.probe_epochs}, fine-tuning "
+        f"Preset `{cfg.preset}`: {datasets}; linear probe {cfg.probe_epochs} epochs, fine-tuning "
         f"{cfg.finetune_epochs}; batch {cfg.batch_size}; seed {cfg.seed}. Every number below comes from "
         "`results.csv`, which the notebooks wrote; top-1/top-5 in percent on the test split.",
         "",
+        "Data:",
+        "",
+        *_data_lines(cfg),
+        "",
+        "Budgets (the coursework: every encoder 30 epochs on all 50,000 CIFAR-10 training images, probe and "
+        "fine-tuning 20 epochs):",
+        "",
+        *[f"- {b}" for b in budgets],
+        "",
         "## What we measured",
         "",
-        _md(df[COLUMNS]),
+        _md(df[[c for c in COLUMNS + ["encoder_epochs", "encoder_images"] if c in df.columns]]),
         "",
         "## Beside the coursework (its section 7.4) and the literature",
         "",
-        "The coursework measured CIFAR-10 (A) and Tiny ImageNet (B); "
-        + ("this run measured the same sets, so the values are comparable."
-           if "cifar" in cfg.dataset_a.lower() else
-           f"this run measured {datasets}, so compare orderings and gaps, not values."),
+        "The coursework measured CIFAR-10 (A) and Tiny ImageNet (B); " + verdict,
         "",
-        _md(comparison_table(df)),
+        _md(comparison),
         "",
         "## Where they agree and disagree",
         "",

@@ -17,12 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from .config import project_root, resolve
+from .config import DIGITS_PRESETS, PRESETS, project_root, resolve
 from .errors import CourseError
 
 #: The knobs every notebook's ``parameters`` cell names; other settings travel in ``settings``.
 KNOBS = ("preset", "data_root", "dataset_a", "dataset_b", "encoder", "pretrain_epochs", "probe_epochs",
-         "batch_size", "seed", "device")
+         "batch_size", "seed", "device", "out_dir")
 
 
 def parse_param(text: str) -> tuple[str, object]:
@@ -41,15 +41,22 @@ def notebook_list(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
 
 
-def _promote(src: Path, dst: Path) -> None:
-    """Replace ``dst`` by a copy of ``src``, swapping folders so a crash leaves one of the two whole."""
+def _promote(src: Path, dst: Path, keep: tuple[str, ...] = ()) -> None:
+    """Replace ``dst`` by a copy of ``src``, swapping folders so a crash leaves one of the two whole.
+
+    The subfolders of ``dst`` named in ``keep`` (other presets' reports) are carried over unchanged.
+    """
     if not src.is_dir():
         return
+    dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".new")
     old = dst.with_name(dst.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
     shutil.copytree(src, tmp)
+    for name in keep:
+        if (dst / name).is_dir() and not (tmp / name).exists():
+            shutil.copytree(dst / name, tmp / name)
     if dst.exists():
         dst.rename(old)
     tmp.rename(dst)
@@ -115,10 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     import papermill as pm
 
     out = cfg.out_path
+    if out.resolve() in (root.resolve(), (root / "report").resolve(), (root / "figures").resolve()):
+        print(f"error: out_dir {str(out)!r} is where the promoted report lives: pick an empty working folder, "
+              "e.g. -p out_dir=build/mine", file=sys.stderr)
+        return 2
     for sub in ("metrics", "report", "figures", "notebooks"):
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    knobs = {k: v for k, v in params.items() if k in KNOBS}
+    knobs = {k: v for k, v in params.items() if k in KNOBS and k != "out_dir"}
     # papermill writes a tuple into the injected cell as its text: pass lists (resolve() makes them tuples again)
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if k not in KNOBS}
     parameters = {"preset": cfg.preset, **knobs, "settings": settings, "out_dir": str(out)}
@@ -127,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = [nb for nb in notebooks if any(s in nb.name for s in args.only)]
     print(f"preset {cfg.preset}: {len(notebooks)} notebooks -> {out}")
     t_all = time.perf_counter()
+    timings = []
     for i, nb in enumerate(notebooks, 1):
         t0 = time.perf_counter()
         print(f"[{i}/{len(notebooks)}] {nb.name} ...", end=" ", flush=True)
@@ -139,11 +151,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {nb.name} failed with {err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}; "
                   f"see {executed}; report/ and figures/ left as they were", file=sys.stderr)
             return 1
-        print(f"done in {time.perf_counter() - t0:.0f} s")
+        timings.append({"notebook": nb.name, "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"done in {timings[-1]['seconds']:.0f} s")
+    timings.append({"notebook": "all", "seconds": round(time.perf_counter() - t_all, 1)})
+    if (out / "report").is_dir():  # wall times of this run beside its tables (not compared by any test)
+        (out / "report" / "timings.csv").write_text(
+            "notebook,seconds\n" + "".join(f"{t['notebook']},{t['seconds']}\n" for t in timings))
     if not args.no_promote and not args.only:
-        _promote(out / "report", root / "report")
-        _promote(out / "figures", root / "figures")
-        print(f"report/ and figures/ updated ({time.perf_counter() - t_all:.0f} s in all)")
+        others = tuple(p for p in PRESETS if p not in DIGITS_PRESETS)
+        sub = cfg.report_folder
+        _promote(out / "report", root / "report" / sub if sub else root / "report", keep=others)
+        _promote(out / "figures", root / "figures" / sub if sub else root / "figures", keep=others)
+        where = f"report/{sub + '/' if sub else ''} and figures/{sub + '/' if sub else ''}"
+        print(f"{where} updated ({timings[-1]['seconds']:.0f} s in all)")
     return 0
 
 

@@ -49,3 +49,33 @@ def test_list_settings_reach_the_notebooks_as_tuples(tmp_path, monkeypatch):
     (tmp_path / "notebooks" / "00_probe.ipynb").write_text(json.dumps(nb))
     assert run.main(["--preset", "test", "-p", "crop_scale=(0.2, 1.0)", "-p", "projector=[64, 32]", "--no-promote"]) == 0
     assert (tmp_path / "build" / "test" / "seen.txt").read_text() == "((0.2, 1.0), (64, 32))"
+
+
+def test_out_dir_is_a_knob_not_a_duplicate_setting(tmp_path, monkeypatch):
+    """`-p out_dir=DIR` writes the run there (it used to reach resolve() twice and fail inside notebook 02)."""
+    import json
+
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    (tmp_path / "notebooks").mkdir()
+    cells = [
+        {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "execution_count": None, "outputs": [],
+         "source": ["preset = None\nsettings = {}\nout_dir = None\n"]},
+        {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": ["import pathlib, course_lib\n",
+                    "cfg = course_lib.resolve(preset, out_dir=out_dir, **settings)\n",
+                    "pathlib.Path(cfg.out_path, 'seen.txt').write_text(str(cfg.out_path))\n"]},
+    ]
+    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "notebooks" / "00_probe.ipynb").write_text(json.dumps(nb))
+    mine = tmp_path / "mine"
+    assert run.main(["--preset", "test", "-p", f"out_dir={mine}", "--no-promote"]) == 0
+    assert (mine / "seen.txt").read_text() == str(mine)
+    assert (mine / "notebooks" / "00_probe.ipynb").exists() and not (tmp_path / "build").exists()
+
+
+def test_out_dir_on_the_report_itself_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    (tmp_path / "report").mkdir()
+    assert run.main(["--preset", "test", "-p", f"out_dir={tmp_path / 'report'}"]) == 2
+    assert "pick an empty working folder" in capsys.readouterr().err
