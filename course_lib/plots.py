@@ -167,9 +167,18 @@ def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
     """Top-1 per (encoder, method), one panel per (set, protocol): the results table at a glance."""
     import seaborn as sns
 
+    key = ["set", "protocol", "encoder", "method"]
+    if "encoder_epochs" in df and df.duplicated(key).any():  # e.g. 05's short VICReg run beside 04's: never averaged
+        twice = df.duplicated(key, keep=False)
+        df = df.assign(method=df["method"].where(~twice, df["method"] + " (" + df["encoder_epochs"].astype("Int64")
+                                                  .astype(str) + " ep)"))
     groups = list(df.groupby(["set", "protocol"], sort=True))
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.4 * len(groups), 3.2), squeeze=False, sharey=True)
-    for ax, ((set_, protocol), sub) in zip(axes[0], groups):
+    ncols = min(3, len(groups))  # a grid, not one long strip: readable at a slide's width
+    nrows = -(-len(groups) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False, sharey=True)
+    for ax in axes.flat[len(groups):]:
+        ax.axis("off")
+    for ax, ((set_, protocol), sub) in zip(axes.flat, groups):
         sns.barplot(data=sub, x="encoder", y="top1", hue="method", ax=ax, errorbar=None)
         ax.set_title(f"set {set_}: {protocol}", fontsize=9)
         ax.set_ylabel("top-1 (%)")
