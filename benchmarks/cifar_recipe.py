@@ -3,7 +3,8 @@
 Each candidate recipe (fixed in :data:`CANDIDATES` before anything was measured) VICReg-pretrains N1 for
 ``--epochs`` epochs on 45,000 of CIFAR-10's 50,000 training images and is then linear-probed on the other
 5,000 (class-balanced, seeded: :func:`course_lib.data.validation_split`). The official test split is not
-loaded. The untrained N1 (BatchNorm statistics of the training images) is probed beside them once.
+loaded into any decision. The untrained N1 (BatchNorm statistics of the training images) is probed beside
+them once. The preset takes the candidate with the highest validation top-1 (2026-12-01: batch256, README).
 
     python benchmarks/cifar_recipe.py --data-root DIR --out benchmarks/recorded/cifar-recipe.jsonl
 
