@@ -30,44 +30,34 @@ def test_params_are_python_literals_or_strings():
     assert run.parse_param("data_root=~/data") == ("data_root", "~/data")
 
 
-def test_list_settings_reach_the_notebooks_as_tuples(tmp_path, monkeypatch):
-    """papermill writes tuples into the injected cell as text; the runner passes lists, resolve() makes tuples."""
+def _probe_notebook(root, monkeypatch, last_line: str) -> None:
+    """A one-notebook project in ``root``: a parameters cell, then resolve() and ``last_line``."""
     import json
 
-    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
-    (tmp_path / "notebooks").mkdir()
+    monkeypatch.setenv("COURSE_ROOT", str(root))
+    (root / "notebooks").mkdir()
     cells = [
         {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "execution_count": None, "outputs": [],
          "source": ["preset = None\nsettings = {}\nout_dir = None\n"]},
         {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
-         "source": ["import pathlib, course_lib\n",
-                    "cfg = course_lib.resolve(preset, out_dir=out_dir, **settings)\n",
-                    "pathlib.Path(out_dir, 'seen.txt').write_text(repr((cfg.crop_scale, cfg.projector)))\n"]},
+         "source": ["import pathlib, course_lib\n", "cfg = course_lib.resolve(preset, out_dir=out_dir, **settings)\n",
+                    last_line]},
     ]
     nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
           "nbformat": 4, "nbformat_minor": 5}
-    (tmp_path / "notebooks" / "00_probe.ipynb").write_text(json.dumps(nb))
+    (root / "notebooks" / "00_probe.ipynb").write_text(json.dumps(nb))
+
+
+def test_list_settings_reach_the_notebooks_as_tuples(tmp_path, monkeypatch):
+    """papermill writes tuples into the injected cell as text; the runner passes lists, resolve() makes tuples."""
+    _probe_notebook(tmp_path, monkeypatch, "pathlib.Path(out_dir, 'seen.txt').write_text(repr((cfg.crop_scale, cfg.projector)))\n")
     assert run.main(["--preset", "test", "-p", "crop_scale=(0.2, 1.0)", "-p", "projector=[64, 32]", "--no-promote"]) == 0
     assert (tmp_path / "build" / "test" / "seen.txt").read_text() == "((0.2, 1.0), (64, 32))"
 
 
 def test_out_dir_is_a_knob_not_a_duplicate_setting(tmp_path, monkeypatch):
     """`-p out_dir=DIR` writes the run there (it used to reach resolve() twice and fail inside notebook 02)."""
-    import json
-
-    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
-    (tmp_path / "notebooks").mkdir()
-    cells = [
-        {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "execution_count": None, "outputs": [],
-         "source": ["preset = None\nsettings = {}\nout_dir = None\n"]},
-        {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
-         "source": ["import pathlib, course_lib\n",
-                    "cfg = course_lib.resolve(preset, out_dir=out_dir, **settings)\n",
-                    "pathlib.Path(cfg.out_path, 'seen.txt').write_text(str(cfg.out_path))\n"]},
-    ]
-    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    (tmp_path / "notebooks" / "00_probe.ipynb").write_text(json.dumps(nb))
+    _probe_notebook(tmp_path, monkeypatch, "pathlib.Path(cfg.out_path, 'seen.txt').write_text(str(cfg.out_path))\n")
     mine = tmp_path / "mine"
     assert run.main(["--preset", "test", "-p", f"out_dir={mine}", "--no-promote"]) == 0
     assert (mine / "seen.txt").read_text() == str(mine)
