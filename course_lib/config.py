@@ -123,7 +123,8 @@ class Config:
 
     def for_encoder(self, name: str) -> "Config":
         """This config with ``encoder_overrides[name]`` applied: the budget one encoder trains with."""
-        return with_overrides(self, **self.encoder_overrides.get(name, {})) if self.encoder_overrides.get(name) else self
+        changes = self.encoder_overrides.get(name)
+        return with_overrides(self, **changes) if changes else self
 
     @property
     def report_folder(self) -> str:
