@@ -164,10 +164,15 @@ def budget_text(row) -> str:
     return f"{encoder}; {row['protocol']} {int(row['epochs'])} ep" + (f" x {n:,}" if n else "")
 
 
+def _coursework_data(set_: str, dataset) -> bool:
+    """Whether ``dataset`` (a loader's name) is the data the coursework used for ``set_``."""
+    return str(dataset).lower().startswith(COURSEWORK_DATA.get(set_, "?"))
+
+
 def comparability(row) -> str:
     """"yes" when a row had the coursework's data and at least its budget, else "no: " and what differs."""
     set_ = row["set"]
-    if not str(row.get("dataset", "")).lower().startswith(COURSEWORK_DATA[set_]):
+    if not _coursework_data(set_, row.get("dataset", "")):
         return f"no: other data ({row['dataset']})"
     short = []
     epochs, images = _int(row.get("encoder_epochs")), _int(row.get("encoder_images"))
@@ -194,11 +199,8 @@ def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
     with our budget and whether the two numbers are comparable (:func:`comparability`)."""
     out = []
     for (set_, enc, method, protocol), (c1, c5) in COURSEWORK.items():
-        m = df[(df["set"] == set_) & (df["encoder"] == enc) & (df["method"] == method) & (df["protocol"] == protocol)]
-        if "encoder_epochs" in m:  # the longest-trained of our rows (04's VICReg rather than 05's short one)
-            m = m.sort_values("encoder_epochs", ascending=False, na_position="last")
+        row = _pick(df, set_, enc, method, protocol)  # the longest-trained (04's VICReg rather than 05's short one)
         lit = LITERATURE.get((set_, enc, method, protocol), ("", ""))
-        row = None if m.empty else m.iloc[0]
         out.append({
             "set": set_, "encoder": enc, "method": method, "protocol": protocol,
             "ours top1": None if row is None else float(row["top1"]),
@@ -301,8 +303,7 @@ def write_report(cfg: Config) -> tuple[Path, Path]:
                           if ecfg.label_fractions else ", no fine-tuning"))
     comparison = comparison_table(df)
     verdicts = comparison.loc[comparison["ours top1"].notna(), "comparable"]
-    same_data = all(str(d).lower().startswith(COURSEWORK_DATA.get(s_, "?"))
-                    for s_, d in df[["set", "dataset"]].drop_duplicates().itertuples(index=False))
+    same_data = all(_coursework_data(s_, d) for s_, d in df[["set", "dataset"]].drop_duplicates().itertuples(index=False))
     if not same_data:
         verdict = (f"this run measured {datasets}, not the coursework's data: compare orderings and gaps, "
                    "not values.")

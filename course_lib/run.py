@@ -159,10 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             "notebook,seconds\n" + "".join(f"{t['notebook']},{t['seconds']}\n" for t in timings))
     if not args.no_promote and not args.only:
         others = tuple(p for p in PRESETS if p not in DIGITS_PRESETS)
-        sub = cfg.report_folder
-        _promote(out / "report", root / "report" / sub if sub else root / "report", keep=others)
-        _promote(out / "figures", root / "figures" / sub if sub else root / "figures", keep=others)
-        where = f"report/{sub + '/' if sub else ''} and figures/{sub + '/' if sub else ''}"
+        sub = cfg.report_folder  # "" for the digits' report: report/ itself
+        for folder in ("report", "figures"):
+            _promote(out / folder, root / folder / sub, keep=others)
+        where = " and ".join(str(Path(folder, sub)) + "/" for folder in ("report", "figures"))
         print(f"{where} updated ({timings[-1]['seconds']:.0f} s in all)")
     return 0
 
