@@ -1,8 +1,10 @@
 """Figures: loss curves, image grids, augmented pairs and t-SNE panels.
 
 Introduced in notebook 01. Every function draws one figure and, given a ``path``,
-saves it there (PNG); :func:`figure_path` says where a preset's figures go. A
-figure is drawn and saved only here, never re-drawn in a notebook.
+saves it there with :func:`save`: a PNG at :data:`DPI` for the notebooks and the website, and the same
+figure as PDF and SVG beside it (vector files for papers and slides; scatter clouds inside them are
+rasterized, so a t-SNE panel stays a small file). :func:`figure_path` says where a preset's figures go.
+A figure is drawn and saved only here, never re-drawn in a notebook.
 """
 from __future__ import annotations
 
@@ -26,10 +28,25 @@ def figure_path(cfg: Config, name: str) -> Path:
     return folder / f"{name}.png"
 
 
-def _save(fig: plt.Figure, path: Path | None) -> plt.Figure:
+#: Resolution of the PNG files (and of the rasterized parts of the PDF and SVG files).
+DPI = 200
+#: The files every saved figure gets: PNG first (notebooks, website), then the vector versions.
+FORMATS = ("png", "pdf", "svg")
+# No timestamps or tool versions in the files, so an unchanged figure is an unchanged file.
+_METADATA = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+             "svg": {"Creator": None, "Date": None}}
+
+
+def save(fig: plt.Figure, path: Path | None, formats: Sequence[str] = FORMATS) -> plt.Figure:
+    """Save ``fig`` as ``path`` (a ``.png``) and as each other format beside it (same stem).
+
+    Introduced in notebook 00. Returns the figure, so a plotting function can end with ``return save(...)``.
+    """
     if path is not None:
-        # No timestamp in the metadata, so an unchanged figure is an unchanged file.
-        fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
+        path = Path(path)
+        with plt.rc_context({"svg.hashsalt": "ssl-course", "svg.fonttype": "none"}):  # stable ids, editable text
+            for fmt in formats:
+                fig.savefig(path.with_suffix(f".{fmt}"), dpi=DPI, bbox_inches="tight", metadata=_METADATA[fmt])
     return fig
 
 
@@ -38,7 +55,7 @@ def _finish(fig: plt.Figure, title: str | None, path: Path | None) -> plt.Figure
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -112,7 +129,7 @@ def augmented_pairs(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, fontsize=9)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def tsne_sample(labels: torch.Tensor, points: int, seed: int = 0, max_classes: int = 10) -> tuple[torch.Tensor, set[int]]:
@@ -154,7 +171,8 @@ def tsne_panels(
         shown = [c for c in range(len(classes)) if (labels == c).any()]
         for i, c in enumerate(shown):  # colours by rank among the classes present, so no two share one
             m = labels == c
-            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=palette(i % palette.N), label=classes[c] or str(c))
+            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=palette(i % palette.N), label=classes[c] or str(c),
+                       rasterized=True)  # thousands of dots: pixels in the vector files, text stays vector
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -163,28 +181,80 @@ def tsne_panels(
     return _finish(fig, title, path)
 
 
-def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
-    """Top-1 per (encoder, method), one panel per (set, protocol): the results table at a glance."""
-    import seaborn as sns
+#: The order and the words of the protocols in :func:`accuracy_bars`.
+PROTOCOLS = {"linear": "linear probe", "knn": "k-NN", "finetune-1%": "fine-tuned, 1 % of labels",
+             "finetune-10%": "fine-tuned, 10 % of labels", "supervised": "supervised (own head)"}
+#: One colour per method in every figure: the trained-with-labels reference, VICReg, the other
+#: self-supervised methods, and grey for the untrained network.
+METHOD_COLORS = {"supervised": "#4c4c4c", "vicreg": "#d62728", "barlow_twins": "#1f77b4", "wmse": "#2ca02c",
+                 "simclr": "#9467bd", "moco_v2": "#ff7f0e", "random-init": "#b0b0b0"}
 
+
+def _overview_rows(df) -> list[tuple[str, str, str, str]]:
+    """(protocol, row label, method, key) in reading order: protocol, encoder, method."""
+    methods = list(METHOD_COLORS)
+    order = lambda m: methods.index(m.split(" (")[0]) if m.split(" (")[0] in methods else len(methods)
+    rows = []
+    protocols = [p for p in PROTOCOLS if p in set(df["protocol"])] + sorted(set(df["protocol"]) - set(PROTOCOLS))
+    for protocol in protocols:
+        sub = df[df["protocol"] == protocol]
+        pairs = sorted({(e, m) for e, m in zip(sub["encoder"], sub["method"])}, key=lambda em: (em[0], order(em[1]), em[1]))
+        rows += [(protocol, f"{e} · {m}", m, f"{protocol}|{e}|{m}") for e, m in pairs]
+    return rows
+
+
+def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
+    """The results table at a glance: top-1 per (protocol, encoder, method), one panel per set.
+
+    Introduced in notebook 06. Rows are grouped by protocol and aligned across the panels, so a row
+    reads "how does this encoder do on A, and on B"; each bar carries its value; the dashed line is
+    chance (100 / classes). A method run twice at different budgets (04's and 05's VICReg) gets two
+    rows, labelled by their epochs, never one averaged bar.
+    """
     key = ["set", "protocol", "encoder", "method"]
-    if "encoder_epochs" in df and df.duplicated(key).any():  # e.g. 05's short VICReg run beside 04's: never averaged
+    if "encoder_epochs" in df and df.duplicated(key).any():
         twice = df.duplicated(key, keep=False)
         df = df.assign(method=df["method"].where(~twice, df["method"] + " (" + df["encoder_epochs"].astype("Int64")
                                                   .astype(str) + " ep)"))
-    groups = list(df.groupby(["set", "protocol"], sort=True))
-    ncols = min(3, len(groups))  # a grid, not one long strip: readable at a slide's width
-    nrows = -(-len(groups) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False, sharey=True)
-    for ax in axes.flat[len(groups):]:
-        ax.axis("off")
-    for ax, ((set_, protocol), sub) in zip(axes.flat, groups):
-        sns.barplot(data=sub, x="encoder", y="top1", hue="method", ax=ax, errorbar=None)
-        ax.set_title(f"set {set_}: {protocol}", fontsize=9)
-        ax.set_ylabel("top-1 (%)")
-        ax.set_xlabel("")
-        ax.legend(fontsize=7)
-        ax.set_ylim(0, 100)
+    rows = _overview_rows(df)
+    # y positions: a header line per protocol, then its rows
+    ypos, headers, y = {}, [], 0
+    for protocol in dict.fromkeys(r[0] for r in rows):
+        headers.append((y, PROTOCOLS.get(protocol, protocol)))
+        y += 1
+        for r in rows:
+            if r[0] == protocol:
+                ypos[r[3]] = y
+                y += 1
+        y += 0.4
+    sets = sorted(set(df["set"]))
+    fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets) + 1.6, 0.27 * y + 1.3),
+                             sharey=True, squeeze=False)
+    for ax, set_ in zip(axes[0], sets):
+        sub = df[df["set"] == set_]
+        for _, r in sub.iterrows():
+            k = f"{r['protocol']}|{r['encoder']}|{r['method']}"
+            color = METHOD_COLORS.get(str(r["method"]).split(" (")[0], "#8c564b")
+            ax.barh(ypos[k], r["top1"], height=0.75, color=color)
+            ax.text(r["top1"] + 1, ypos[k], f"{r['top1']:.1f}", va="center", fontsize=8)
+        if "classes" in sub and sub["classes"].notna().any():
+            ax.axvline(100 / float(sub["classes"].dropna().iloc[0]), color="k", ls="--", lw=0.8, label="chance")
+            ax.legend(loc="lower right", fontsize=8, frameon=False)
+        name = sub["dataset"].iloc[0] if "dataset" in sub else ""
+        ax.set_title(f"set {set_}" + (f": {name}" if name else ""), fontsize=10)
+        ax.set_xlim(0, min(108.0, 1.15 * float(sub["top1"].max()) + 6))  # each set its own scale: B's bars stay readable
+        ax.set_xlabel("top-1 on the test split (%)")
+        ax.grid(axis="x", alpha=0.3)
+        for hy, _ in headers:
+            ax.axhline(hy - 0.7, color="0.85", lw=0.8)
+    ticks = [(yy, text) for yy, text in headers] + [(ypos[r[3]], r[1]) for r in rows]
+    ax0 = axes[0][0]
+    ax0.set_yticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=8)
+    for label, (yy, _) in zip(ax0.get_yticklabels(), ticks):
+        if any(yy == h[0] for h in headers):
+            label.set_fontweight("bold")
+    ax0.set_ylim(y - 0.4, -0.8)  # first row at the top
+    ax0.tick_params(axis="y", length=0)
     return _finish(fig, title, path)
 
 

@@ -1,0 +1,71 @@
+"""Figures: every saved figure is a PNG of at least 150 dpi plus PDF and SVG, byte-stable; the overview's layout."""
+import struct
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from course_lib import plots  # noqa: E402
+
+
+def _png_dpi(path: Path) -> float:
+    """Dots per inch from the PNG's pHYs chunk (pixels per metre)."""
+    data = path.read_bytes()
+    i = data.index(b"pHYs")
+    ppm_x, _, unit = struct.unpack(">IIB", data[i + 4:i + 13])
+    assert unit == 1, "pHYs in metres"
+    return ppm_x * 0.0254
+
+
+def test_save_writes_png_pdf_svg_and_is_stable(tmp_path):
+    def draw():
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.scatter([0, 1, 2], [1, 0, 2], rasterized=True)
+        ax.set_title("three points")
+        return fig
+
+    path = tmp_path / "points.png"
+    plots.save(draw(), path)
+    files = {p.suffix: p for p in tmp_path.iterdir()}
+    assert set(files) == {".png", ".pdf", ".svg"}
+    assert _png_dpi(files[".png"]) >= 150
+    assert files[".pdf"].read_bytes().startswith(b"%PDF")
+    assert b"<svg" in files[".svg"].read_bytes()[:2000]
+    before = {s: p.read_bytes() for s, p in files.items()}
+    plots.save(draw(), path)  # drawn again: no timestamp, no random id, the same bytes
+    assert {s: p.read_bytes() for s, p in files.items()} == before
+    plt.close("all")
+
+
+def _table():
+    rows = [("A", "linear", "N1", "vicreg", 68.0, 12), ("A", "linear", "N1", "vicreg", 54.1, 3),
+            ("A", "linear", "N1", "random-init", 48.0, 0), ("A", "supervised", "N1", "supervised", 77.7, 8),
+            ("B", "linear", "N1", "vicreg", 18.1, 12), ("B", "linear", "N1", "vicreg", 10.6, 3),
+            ("B", "linear", "N1", "random-init", 8.5, 0), ("A", "finetune-1%", "N1", "vicreg", 31.3, 12)]
+    df = pd.DataFrame(rows, columns=["set", "protocol", "encoder", "method", "top1", "encoder_epochs"])
+    return df.assign(classes=df["set"].map({"A": 10, "B": 200}), dataset=df["set"].map({"A": "cifar", "B": "tiny"}))
+
+
+def test_accuracy_overview_aligns_rows_across_sets_and_never_averages():
+    fig = plots.accuracy_bars(_table())
+    ax_a, ax_b = fig.axes[:2]
+    labels = [t.get_text() for t in ax_a.get_yticklabels()]
+    # one bold header per protocol, in reading order, then its rows; the twice-run VICReg gets two rows
+    assert labels[:3] == ["linear probe", "fine-tuned, 1 % of labels", "supervised (own head)"]
+    assert "N1 · vicreg (12 ep)" in labels and "N1 · vicreg (3 ep)" in labels
+    bars_a = sorted(round(p.get_width(), 1) for p in ax_a.patches)
+    bars_b = sorted(round(p.get_width(), 1) for p in ax_b.patches)
+    assert bars_a == [31.3, 48.0, 54.1, 68.0, 77.7]  # the values, not a mean of the two VICReg runs
+    assert bars_b == [8.5, 10.6, 18.1]
+    # the same row sits at the same height in both panels (shared y), so A and B read across
+    y_a = {round(p.get_width(), 1): p.get_y() for p in ax_a.patches}
+    y_b = {round(p.get_width(), 1): p.get_y() for p in ax_b.patches}
+    assert y_a[68.0] == y_b[18.1] and y_a[48.0] == y_b[8.5]
+    # chance lines at 100 / classes; B's axis is scaled to its own bars (readable), A's to its own
+    assert [l.get_xdata()[0] for l in ax_a.get_lines() if l.get_label() == "chance"] == [10.0]
+    assert [l.get_xdata()[0] for l in ax_b.get_lines() if l.get_label() == "chance"] == [0.5]
+    assert ax_b.get_xlim()[1] < 40 < ax_a.get_xlim()[1]
+    plt.close("all")
