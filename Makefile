@@ -7,8 +7,9 @@ PY     := $(VENV)/bin/python
 ARGS   ?=
 
 DATA   ?=
+NOTEBOOKS ?= notebooks
 
-.PHONY: report report-cifar test unit nbval notebooks colab env bench clean
+.PHONY: report report-cifar test unit nbval notebooks colab env bench book clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-reference: $(VENV)/.installed
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,reference]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,reference,book,book-check]"
+	touch $@
+
+$(VENV)/.installed-book: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[book]"
 	touch $@
 
 env: $(VENV)/.installed
@@ -39,6 +44,11 @@ unit: $(VENV)/.installed-reference
 
 nbval: $(VENV)/.installed
 	COURSE_PRESET=test $(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks
+
+## The course as a static website (Jupyter Book) from the notebooks' stored outputs, nothing re-executed:
+## build/book/_build/html/index.html, opens offline. NOTEBOOKS=build/cpu/notebooks shows a `make report` run's.
+book: $(VENV)/.installed-book
+	$(PY) book/build.py --notebooks $(NOTEBOOKS)
 
 ## Re-execute notebooks/ with the test preset and store the outputs that nbval compares.
 notebooks: $(VENV)/.installed
