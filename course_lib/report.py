@@ -8,11 +8,13 @@ are *references*, quoted from their sources, and always shown as such.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .config import Config
+from .config import Config, project_root
+from .narrate import listing, pct, points
 
 COLUMNS = ["dataset", "set", "encoder", "method", "protocol", "top1", "top5", "epochs", "seconds"]
 
@@ -122,7 +124,7 @@ def load_rows(cfg: Config) -> pd.DataFrame:
     return df.drop(columns="_p").reset_index(drop=True)
 
 
-def _pick(df: pd.DataFrame, set_, encoder, method, protocol) -> pd.Series | None:
+def pick(df: pd.DataFrame, set_, encoder, method, protocol) -> pd.Series | None:
     """The row of that set/encoder/method/protocol; of several (04's and 05's VICReg), the longest-trained."""
     m = df[(df["set"] == set_) & (df["encoder"] == encoder) & (df["method"] == method) & (df["protocol"] == protocol)]
     if "encoder_epochs" in m:
@@ -130,8 +132,9 @@ def _pick(df: pd.DataFrame, set_, encoder, method, protocol) -> pd.Series | None
     return None if m.empty else m.iloc[0]
 
 
-def _get(df: pd.DataFrame, set_, encoder, method, protocol) -> float | None:
-    row = _pick(df, set_, encoder, method, protocol)
+def top1_of(df: pd.DataFrame, set_, encoder, method, protocol) -> float | None:
+    """The top-1 of :func:`pick`'s row, or None."""
+    row = pick(df, set_, encoder, method, protocol)
     return None if row is None else float(row["top1"])
 
 
@@ -139,7 +142,7 @@ def _short_note(df: pd.DataFrame, *keys) -> str:
     """", but not comparable: ..." naming which of our rows in a claim were short-trained ("" when none)."""
     notes = []
     for key in keys:
-        row = _pick(df, *key)
+        row = pick(df, *key)
         verdict = comparability(row) if row is not None and "encoder_epochs" in row else ""
         if verdict.startswith("no: short-trained"):
             notes.append(f"our {key[1]} {key[2]} {verdict.removeprefix('no: ')}")
@@ -199,7 +202,7 @@ def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
     with our budget and whether the two numbers are comparable (:func:`comparability`)."""
     out = []
     for (set_, enc, method, protocol), (c1, c5) in COURSEWORK.items():
-        row = _pick(df, set_, enc, method, protocol)  # the longest-trained (04's VICReg rather than 05's short one)
+        row = pick(df, set_, enc, method, protocol)  # the longest-trained (04's VICReg rather than 05's short one)
         lit = LITERATURE.get((set_, enc, method, protocol), ("", ""))
         out.append({
             "set": set_, "encoder": enc, "method": method, "protocol": protocol,
@@ -227,7 +230,7 @@ def _compare(claim: str, ours: tuple[float | None, float | None], theirs: tuple[
 def findings(df: pd.DataFrame, baselines: dict | None = None) -> list[str]:
     """Plain sentences, computed from the rows, on where our numbers and the coursework's disagree."""
     cw = {k: v[0] for k, v in COURSEWORK.items()}
-    g = lambda *k: _get(df, *k)  # noqa: E731
+    g = lambda *k: top1_of(df, *k)  # noqa: E731
     claims = [  # (claim, the row expected higher, the row expected lower), as the coursework found them
         ("Supervised N1 beats supervised ResNet-18 on A",
          ("A", "N1", "supervised", "supervised"), ("A", "ResNet-18", "supervised", "supervised")),
@@ -262,16 +265,340 @@ def findings(df: pd.DataFrame, baselines: dict | None = None) -> list[str]:
             lines.append(f"- A linear probe on the raw pixels of set {set_} reaches {acc:.1f} % top-1, the floor "
                          f"any encoder should beat: {verdict}." if len(probes) else
                          f"- A linear probe on the raw pixels of set {set_} reaches {acc:.1f} % top-1.")
-    lines += [
-        "- Literature: a properly trained ResNet-18 reaches about 93-95 % supervised top-1 on CIFAR-10, so the "
-        "coursework's 68.1 % (and its finding that N1 beats ResNet-18) points to under-training, not to the "
-        "architecture.",
-        "- Literature: solo-learn's VICReg ResNet-18 reaches 92.07 % linear top-1 on CIFAR-10 only after 1000 "
-        "epochs; the coursework's 89.6 % after 30 epochs is implausibly high.",
-        "- The coursework's Tiny ImageNet fine-tuning with 1 % of the labels (5 images per class) reaches 79.7 % "
-        "top-1, 27 points above its own linear probe trained on all labels (52.3 %): implausible on its face.",
-    ]
+    # The literature's side of each claim (93-95 %, 92.07 %, the implausible fine-tuning) is in each claim's
+    # `why` (CLAIMS below), which the report's conclusions print beside the verdict.
     return lines
+
+
+# ----------------------------------------------------------------------- conclusions: the coursework's claims, checked
+# Introduced in notebook 06. Each claim of the coursework's conclusions gets a verdict computed from a table of
+# rows (this run's, or a committed results.csv): held, did not hold, within noise, not comparable, or not run.
+
+HELD, NOT_HELD, NOISE = "held", "did not hold", "within noise"
+NOT_COMPARABLE, OTHER_DATA, NOT_RUN = "not comparable at this budget", "not comparable: other data", "not run"
+VERDICTS = (HELD, NOT_HELD, NOISE, NOT_COMPARABLE, OTHER_DATA, NOT_RUN)
+
+#: Test-split sizes of the coursework's data sets (CIFAR-10's test split, Tiny ImageNet's validation split), for
+#: the noise tolerance of a table whose run left no ``metrics/data.txt`` behind (a committed results.csv).
+TEST_IMAGES = {"cifar10": 10_000, "tiny-imagenet": 10_000}
+
+#: An ordering between two of our trained rows is "not comparable at this budget" when the row that came out ahead
+#: saw more than this many times the training images (epochs x images) of the other: the gap may be the budget's.
+#: (Against an untrained row the gap *is* what training buys, which is what such a claim tests.)
+BUDGET_FACTOR = 2.0
+
+#: Where ``make report-cifar`` puts the real-data table, relative to the project root.
+REAL_DATA_CSV = Path("report") / "cpu-cifar" / "results.csv"
+
+_SUP_N1, _SUP_R18 = ("A", "N1", "supervised", "supervised"), ("A", "ResNet-18", "supervised", "supervised")
+_VIC_N1, _VIC_R18 = ("A", "N1", "vicreg", "linear"), ("A", "ResNet-18", "vicreg", "linear")
+_B_LIN, _B_FT1, _B_FT10 = (("B", "ResNet-18", "vicreg", p) for p in ("linear", "finetune-1%", "finetune-10%"))
+_cw = lambda key: COURSEWORK[key][0]  # noqa: E731
+
+
+def noise_tolerance(test_images: int | None, floor: float = 1.0, unknown: float = 2.0) -> float:
+    """Points within which two top-1 accuracies on one test split count as "about the same".
+
+    Two standard errors of an accuracy near 50 % measured on ``test_images`` images,
+    ``2 * 100 * sqrt(0.25 / n) = 100 / sqrt(n)``, and never below ``floor`` (a short run's seed-to-seed
+    variation is about a point even on a large test split); ``unknown`` when the size is not known.
+    226 test images (the digits' set A): 6.7 points; 10,000 (CIFAR-10): 1.0.
+    """
+    if not test_images:
+        return unknown
+    return max(floor, 100.0 / float(test_images) ** 0.5)
+
+
+def test_split_sizes(df: pd.DataFrame, cfg: Config | None = None) -> dict[str, int]:
+    """Test images per set: from the run's ``metrics/data.txt`` when ``cfg`` has one, else from the data set's
+    name (:data:`TEST_IMAGES`); a set whose size is unknown is left out."""
+    path = metrics_dir(cfg) / "data.txt" if cfg is not None else None
+    if path is not None and path.exists():
+        return {k: int(v["test"]) for k, v in json.loads(path.read_text()).items()}
+    out = {}
+    for set_, dataset in df[["set", "dataset"]].drop_duplicates().itertuples(index=False):
+        size = next((n for name, n in TEST_IMAGES.items() if str(dataset).lower().startswith(name)), None)
+        if size:
+            out[set_] = size
+    return out
+
+
+def load_results(path: Path | str | None = None) -> pd.DataFrame | None:
+    """A committed ``results.csv`` (default: the real-data one, :data:`REAL_DATA_CSV` under the project root),
+    or None when the file does not exist."""
+    path = Path(path) if path is not None else _default_real_data()
+    return pd.read_csv(path) if path.exists() else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the coursework's conclusions, as a test on a results table.
+
+    ``kind="order"``: our ``hi`` row must beat the best of the ``lo`` rows (as it did in the coursework);
+    ``kind="value"``: our ``hi`` row must reach the coursework's value (only on its data and budget).
+    ``fallback``: the encoder to test instead when this run has no rows of the claim's own encoder.
+    ``why``: the reasoning from the literature, true whatever our numbers are.
+    """
+
+    name: str
+    text: str
+    kind: str
+    hi: tuple
+    lo: tuple = ()
+    fallback: str | None = None
+    why: str = ""
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("supervised N1 beats N2",
+          f"Supervised N1 beats supervised ResNet-18 (N2) on CIFAR-10: {_cw(_SUP_N1)} % vs {_cw(_SUP_R18)} %.",
+          "order", _SUP_N1, (_SUP_R18,),
+          why=f"A ResNet-18 trained with a standard schedule reaches about {LITERATURE[_SUP_R18][0]} % on CIFAR-10, "
+              "far above both: after 30 epochs the 11 M-parameter network is under-trained, so this ordering "
+              "measures the schedule, not the architecture."),
+    Claim("VICReg on N2 is best",
+          f"VICReg on ResNet-18 gives the best CIFAR-10 encoder: {_cw(_VIC_R18)} % linear top-1, above both "
+          f"supervised networks ({_cw(_SUP_N1)} %, {_cw(_SUP_R18)} %) and VICReg on N1 ({_cw(_VIC_N1)} %).",
+          "order", _VIC_R18, (_SUP_N1, _SUP_R18, _VIC_N1),
+          why=f"solo-learn's VICReg ResNet-18 reaches {LITERATURE[_VIC_R18][0]} % only after 1000 epochs, with "
+              "colour jitter, grayscale and solarization; the coursework's value after 30 epochs of crops and flips "
+              "alone (an augmentation Chen et al., 2020, found far weaker than crops with colour distortion) is "
+              "implausibly close to it. And in the literature a linear probe on self-supervised features stays "
+              f"below the supervised network trained as long ({LITERATURE[_VIC_R18][0]} % vs about "
+              f"{LITERATURE[_SUP_R18][0]} %): the coursework's lead of VICReg over supervision measures the "
+              "supervised networks' short training."),
+    Claim("VICReg on N1 below supervised N1",
+          f"VICReg on N1 stays below supervised N1 on CIFAR-10: {_cw(_VIC_N1)} % vs {_cw(_SUP_N1)} %.",
+          "order", _SUP_N1, (_VIC_N1,),
+          why="The supervised network is trained for exactly the labels the probe measures; self-supervised "
+              "features close that gap only with long training (ResNet-18 on CIFAR-10: "
+              f"{LITERATURE[_VIC_R18][0]} % for VICReg after 1000 epochs against about {LITERATURE[_SUP_R18][0]} % "
+              "supervised)."),
+    Claim("Tiny ImageNet linear probe",
+          f"A linear probe on VICReg's ResNet-18 reaches {_cw(_B_LIN)} % top-1 ({COURSEWORK[_B_LIN][1]} % top-5) on "
+          "Tiny ImageNet, whose 200 categories the encoder never saw.",
+          "value", _B_LIN,
+          why="Chance is 0.5 % among 200 categories, and at 32 px many of them are hard to tell apart even with "
+              "labels; we know no published number for this transfer, so only a run with the coursework's data "
+              "and budget can check the value."),
+    Claim("Tiny ImageNet 1 % fine-tuning",
+          f"Fine-tuning on Tiny ImageNet with 1 % of the labels (5 images per class) reaches {_cw(_B_FT1)} %, "
+          f"{_cw(_B_FT1) - _cw(_B_LIN):.1f} points above the linear probe trained on all of them ({_cw(_B_LIN)} %).",
+          "order", _B_FT1, (_B_LIN,), fallback="N1",
+          why="Implausible on its face: 1,000 labelled images cannot train a 200-class classifier far better than "
+              "100,000 do on the same encoder. The coursework's result points to a flaw in its evaluation "
+              "(e.g. test images seen in training), not to a real effect."),
+    Claim("Tiny ImageNet 10 % fine-tuning",
+          f"Fine-tuning on Tiny ImageNet with 10 % of the labels reaches {_cw(_B_FT10)} %, "
+          f"{_cw(_B_FT10) - _cw(_B_LIN):.1f} points above the linear probe on all of them ({_cw(_B_LIN)} %).",
+          "order", _B_FT10, (_B_LIN,), fallback="N1",
+          why=f"{_cw(_B_FT10)} % among 200 categories would be above what the coursework's own supervised networks "
+              f"reached among CIFAR-10's 10 classes with every label ({_cw(_SUP_N1)} %, {_cw(_SUP_R18)} %): "
+              "not credible without an error in the evaluation."),
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim, the verdict our table gives it (one of :data:`VERDICTS`), and the sentences that justify it."""
+
+    claim: Claim
+    verdict: str
+    evidence: str
+    reason: str = ""
+
+    def markdown(self) -> str:
+        reason = f" {self.reason}" if self.reason else ""
+        why = f" Why: {self.claim.why}" if self.claim.why else ""
+        return f"- *{self.claim.text}* **{self.verdict.capitalize()}.** {self.evidence}{reason}{why}"
+
+
+#: How the report names the methods in sentences.
+METHOD_NAMES = {"vicreg": "VICReg", "barlow_twins": "Barlow Twins", "wmse": "W-MSE", "simclr": "SimCLR",
+                 "moco_v2": "MoCo v2", "random-init": "random-init"}
+
+
+def _label(key) -> str:
+    """``("A", "N1", "vicreg", "linear")`` -> ``"VICReg N1 + linear probe"``."""
+    _, enc, method, protocol = key
+    if protocol == "supervised":
+        return f"supervised {enc}"
+    name = METHOD_NAMES.get(method, method)
+    if protocol.startswith("finetune-"):
+        return f"{name} {enc} fine-tuned on {protocol.removeprefix('finetune-').replace('%', ' %')} of the labels"
+    return f"{name} {enc} + {'linear probe' if protocol == 'linear' else protocol}"
+
+
+def _encoder_label(key) -> str:
+    """``("A", "N1", "vicreg", "linear")`` -> ``"VICReg N1"`` (the encoder a row's protocol ran on)."""
+    _, enc, method, _ = key
+    return f"{'supervised' if method == 'supervised' else METHOD_NAMES.get(method, method)} {enc}"
+
+
+def _seen(row) -> int | None:
+    """Training images an encoder saw: epochs x images (None when the row does not record its budget)."""
+    epochs, images = _int(row.get("encoder_epochs")), _int(row.get("encoder_images"))
+    return None if epochs is None or images is None else epochs * images
+
+
+def _budget(row) -> str:
+    text = budget_text(row)
+    return "" if text == "—" else f" ({text})"
+
+
+def _trained(a, b, labels: tuple[str, str], same: bool = False) -> str:
+    """"; both encoders trained 4 epochs on 675 images" (or each's, named by ``labels``; ``same``: the two rows
+    share one encoder), "" when a row does not record it."""
+    said = []
+    for row in (a, b):
+        epochs, images = _int(row.get("encoder_epochs")), _int(row.get("encoder_images"))
+        if epochs is None or images is None:
+            return ""
+        said.append(f"trained {epochs} epoch{'s' if epochs != 1 else ''} on {images:,} images" if epochs else "untrained")
+    if same:
+        return f"; one encoder, {said[0]}"
+    if said[0] == said[1]:
+        return f"; both encoders {said[0]}"
+    return f"; the {labels[0]} {said[0]}, the {labels[1]} {said[1]}"
+
+
+def _with_encoder(key, encoder) -> tuple:
+    return (key[0], encoder, *key[2:])
+
+
+def check_claim(df: pd.DataFrame, claim: Claim, tol: float = 1.0) -> Verdict:
+    """The verdict ``df`` gives ``claim``; two accuracies within ``tol`` points are "within noise"."""
+    keys = (claim.hi, *claim.lo)
+    note = ""
+    if any(pick(df, *k) is None for k in keys) and claim.fallback:
+        other = tuple(_with_encoder(k, claim.fallback) for k in keys)
+        if all(pick(df, *k) is not None for k in other):
+            note = f" (with {claim.fallback}: this run has no {claim.hi[1]} rows for it)"
+            keys = other
+    rows = {k: pick(df, *k) for k in keys}
+    missing = [k for k, r in rows.items() if r is None]
+    if missing:
+        return Verdict(claim, NOT_RUN, f"This run has no {listing([_label(k) for k in missing])} row.")
+    hi_key, lo_keys = keys[0], keys[1:]
+    hi = rows[hi_key]
+    dataset = str(hi.get("dataset", ""))
+    on = "" if _coursework_data(hi_key[0], dataset) else f" on {dataset}"
+
+    if claim.kind == "value":
+        comp = comparability(hi) if "encoder_epochs" in hi else "no: budget not recorded"
+        theirs, ours = _cw(claim.hi), float(hi["top1"])
+        evidence = f"Ours{note}: {pct(ours)}{on}{_budget(hi)}."
+        if comp.startswith("no: other data"):
+            return Verdict(claim, OTHER_DATA, evidence, "A value measured on other data says nothing about "
+                                                        "the coursework's.")
+        if comp != "yes":
+            return Verdict(claim, NOT_COMPARABLE, evidence, f"Our row is {comp.removeprefix('no: ')}.")
+        verdict = HELD if ours >= theirs - tol else NOT_HELD
+        return Verdict(claim, verdict, f"Ours{note}: {pct(ours)}, {points(ours, theirs, tol)} the coursework's "
+                                       f"(noise tolerance ±{tol:.1f} points){_budget(hi)}.")
+
+    lo_key = max(lo_keys, key=lambda k: float(rows[k]["top1"]))  # the strongest competitor
+    lo = rows[lo_key]
+    a, b = float(hi["top1"]), float(lo["top1"])
+    evidence = (f"Ours{note}{on}: {_label(hi_key)} ({pct(a)}) is {points(a, b, tol)} {_label(lo_key)} ({pct(b)})"
+                + (", the strongest of the rows it should beat" if len(lo_keys) > 1 else "")
+                + f"; noise tolerance ±{tol:.1f} points"
+                + _trained(hi, lo, (_encoder_label(hi_key), _encoder_label(lo_key)), hi_key[1:3] == lo_key[1:3])
+                + ".")
+    if abs(a - b) <= tol:
+        return Verdict(claim, NOISE, evidence, "This run cannot tell the two apart.")
+    (win_key, win), (lose_key, lose) = ((hi_key, hi), (lo_key, lo)) if a > b else ((lo_key, lo), (hi_key, hi))
+    ws, ls = _seen(win), _seen(lose)
+    if ws is not None and ls and ws > BUDGET_FACTOR * ls:  # (an untrained loser is what a pretraining claim tests)
+        more = f"{ws / ls:,.0f}x"
+        return Verdict(claim, NOT_COMPARABLE, evidence,
+                       f"The {_encoder_label(win_key)} saw {more} the training images of the "
+                       f"{_encoder_label(lose_key)}: "
+                       "the gap may be the budget's.")
+    return Verdict(claim, HELD if a > b else NOT_HELD, evidence)
+
+
+def check_claims(df: pd.DataFrame, tolerance: dict[str, float] | float | None = None,
+                 claims: tuple[Claim, ...] = CLAIMS) -> list[Verdict]:
+    """Every claim's verdict. ``tolerance``: points per set (or one for all); None: from the data sets'
+    names (:func:`test_split_sizes`, :func:`noise_tolerance`)."""
+    if tolerance is None:
+        sizes = test_split_sizes(df)
+        tolerance = {s: noise_tolerance(sizes.get(s)) for s in ("A", "B")}
+    tol = (lambda s: tolerance) if isinstance(tolerance, (int, float)) else (
+        lambda s: tolerance.get(s, noise_tolerance(None)))
+    return [check_claim(df, c, tol(c.hi[0])) for c in claims]
+
+
+def verdict_summary(verdicts: list[Verdict]) -> str:
+    """``"2 held, 1 did not hold and 3 not comparable at this budget"`` (the verdicts that occur, in order)."""
+    counts = {v: sum(x.verdict == v for x in verdicts) for v in VERDICTS}
+    return listing(f"{n} {v}" for v, n in counts.items() if n)
+
+
+def verdict_table(tables: dict[str, list[Verdict]]) -> pd.DataFrame:
+    """One row per claim, one column of verdicts per table (e.g. this run and the real-data one)."""
+    names = [v.claim.name for v in next(iter(tables.values()))]
+    return pd.DataFrame({title: [v.verdict for v in vs] for title, vs in tables.items()}, index=names)
+
+
+def _default_real_data() -> Path:
+    return project_root() / REAL_DATA_CSV
+
+
+VERDICT_LEGEND = (
+    "How to read a verdict. **Held** / **did not hold**: our ordering of the two numbers agrees / disagrees "
+    "with the coursework's by more than the noise tolerance (two standard errors of an accuracy on the test "
+    "split, at least 1 point); **within noise**: closer than that, so this run cannot tell; **not comparable at "
+    "this budget**: the number that came out ahead had more than twice the training of the other, or a value "
+    "was measured with less than the coursework's budget; **not comparable: other data**: a value measured on "
+    "other data than the coursework's; **not run**: this run has no such row. An ordering on other data (the "
+    "digits) is a verdict on that data: it says whether the coursework's reasoning carries over, not whether "
+    "its numbers were right."
+)
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the project root when it lies under it (as a reader of the repository sees it)."""
+    try:
+        return path.resolve().relative_to(project_root().resolve())
+    except ValueError:
+        return path
+
+
+def verdict_flips(ours: list[Verdict], theirs: list[Verdict]) -> list[str]:
+    """The claims whose verdict differs between two tables, as "claim (ours -> theirs)"."""
+    return [f'"{a.claim.name}" ({a.verdict} -> {b.verdict})' for a, b in zip(ours, theirs) if a.verdict != b.verdict]
+
+
+def conclusions_section(df: pd.DataFrame, sizes: dict[str, int] | None = None,
+                        real_data: Path | str | None = None) -> list[str]:
+    """The report's conclusions as Markdown lines: this table's verdicts, and, when ``real_data`` is given, the
+    verdicts of that results.csv (or a line saying it is absent) and which verdicts differ between the two."""
+    sizes = test_split_sizes(df) if sizes is None else sizes
+    ours = check_claims(df, {s: noise_tolerance(sizes.get(s)) for s in ("A", "B")})
+    datasets = ", ".join(f"set {s} = {d}" for s, d in df[["set", "dataset"]].drop_duplicates().itertuples(index=False))
+    lines = ["## Conclusions: the coursework's claims, checked", "", VERDICT_LEGEND, "",
+             f"### This run ({datasets})", "",
+             f"Of the coursework's {len(ours)} claims, this run gives: {verdict_summary(ours)}.", "",
+             *[v.markdown() for v in ours]]
+    if real_data is None:
+        return lines
+    real_data = Path(real_data)
+    shown = _shown(real_data)
+    real = load_results(real_data)
+    lines += ["", f"### On the coursework's data (`{shown}`)", ""]
+    if real is None:
+        return lines + [f"There is no real-data table at `{shown}` in this checkout, so nothing here is checked on "
+                        "CIFAR-10 and Tiny ImageNet; `make report-cifar DATA=...` makes one."]
+    theirs = check_claims(real)
+    flips = verdict_flips(ours, theirs)
+    real_sets = ", ".join(f"set {s} = {d}" for s, d in real[["set", "dataset"]].drop_duplicates().itertuples(index=False))
+    return lines + [
+        f"The committed real-data run ({real_sets}) gives: {verdict_summary(theirs)}. "
+        + (f"Its verdicts differ from this run's for {listing(flips)}." if flips else
+           "Its verdicts are the same as this run's."), "",
+        *[v.markdown() for v in theirs]]
 
 
 def _md(df: pd.DataFrame) -> str:
@@ -284,8 +611,11 @@ def _md(df: pd.DataFrame) -> str:
     return head + "".join("| " + " | ".join(fmt(v) for v in row) + " |\n" for row in df.itertuples(index=False))
 
 
-def write_report(cfg: Config) -> tuple[Path, Path]:
-    """Write ``<out_dir>/report/results.csv`` and ``results.md`` from the saved rows."""
+def write_report(cfg: Config, real_data: Path | str | None = None) -> tuple[Path, Path]:
+    """Write ``<out_dir>/report/results.csv`` and ``results.md`` from the saved rows.
+
+    A run on other data than the coursework's (the digits) also checks the claims on the real-data table
+    ``real_data`` (default: the committed :data:`REAL_DATA_CSV`), or says that it is absent."""
     df = load_rows(cfg)
     baselines = load_baselines(cfg)
     folder = cfg.out_path / "report"
@@ -345,5 +675,7 @@ def write_report(cfg: Config) -> tuple[Path, Path]:
     ]
     if few_classes:
         text += ["", f"Top-5 is 100 % by construction on {', '.join(few_classes)}: it has no more than five classes."]
+    text += ["", *conclusions_section(df, test_split_sizes(df, cfg), real_data=None if same_data else (
+        real_data if real_data is not None else _default_real_data()))]
     md_path.write_text("\n".join(text) + "\n")
     return csv_path, md_path

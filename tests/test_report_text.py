@@ -1,0 +1,189 @@
+"""The report's conclusions: each coursework claim's verdict, computed from small hand-made tables.
+
+A verdict must follow the numbers: when the numbers flip, the verdict flips; within the noise tolerance it
+says so; a gap that the budget explains, a value on other data and a missing row are not called a result.
+"""
+import json
+
+import pandas as pd
+import pytest
+
+from course_lib import report
+from course_lib.config import resolve
+
+CLAIMS = {c.name: c for c in report.CLAIMS}
+
+
+def row(set_, encoder, method, protocol, top1, dataset=None, encoder_epochs=30, encoder_images=50_000,
+        epochs=20, protocol_images=None):
+    """One results row with the budget columns the notebooks record (the coursework's budget by default)."""
+    dataset = dataset or {"A": "cifar10 (image folder)", "B": "tiny-imagenet at 32 px"}[set_]
+    if protocol_images is None and protocol != "supervised":
+        fraction = {"finetune-1%": 0.01, "finetune-10%": 0.1}.get(protocol, 1.0)
+        protocol_images = round(fraction * report.COURSEWORK_TRAIN_IMAGES[set_])
+    return report.make_row(set_, dataset, encoder, method, protocol,
+                           {"top1": top1, "top5": 100.0, "epochs": epochs, "seconds": 0.0},
+                           encoder_epochs=encoder_epochs, encoder_images=encoder_images, protocol_images=protocol_images)
+
+
+def table(*rows):
+    return pd.DataFrame(list(rows))
+
+
+def check(name, df, tol=1.0):
+    return report.check_claim(df, CLAIMS[name], tol)
+
+
+# ----------------------------------------------------------------------------- the noise tolerance
+def test_noise_tolerance_is_two_standard_errors_with_a_floor():
+    assert report.noise_tolerance(226) == pytest.approx(100 / 226 ** 0.5)  # the digits' set A: 6.65 points
+    assert report.noise_tolerance(10_000) == 1.0  # CIFAR-10's test split
+    assert report.noise_tolerance(1_000_000) == 1.0  # never below the floor
+    assert report.noise_tolerance(None) == 2.0 and report.noise_tolerance(0) == 2.0  # size unknown
+
+
+def test_split_sizes_from_the_run_else_from_the_data_sets_names(tmp_path):
+    real = table(row("A", "N1", "vicreg", "linear", 60.0), row("B", "N1", "vicreg", "linear", 10.0))
+    assert report.test_split_sizes(real) == {"A": 10_000, "B": 10_000}
+    digits = table(row("A", "N1", "vicreg", "linear", 60.0, dataset="digits 0-4 scattered (16 px)"))
+    assert report.test_split_sizes(digits) == {}
+    cfg = resolve("test", out_dir=str(tmp_path))
+    (report.metrics_dir(cfg) / "data.txt").write_text(json.dumps(
+        {"A": {"name": "d", "train": 675, "test": 226, "classes": 5, "px": 16}}))
+    assert report.test_split_sizes(digits, cfg) == {"A": 226}
+
+
+# ----------------------------------------------------------------------------- ordering claims
+def test_an_ordering_claim_flips_with_the_numbers():
+    held = check("supervised N1 beats N2", table(row("A", "N1", "supervised", "supervised", 72.0),
+                                             row("A", "ResNet-18", "supervised", "supervised", 65.0)))
+    assert held.verdict == report.HELD
+    assert "supervised N1 (72.0 %) is 7.0 points higher than supervised ResNet-18 (65.0 %)" in held.evidence
+    assert "both encoders trained 30 epochs on 50,000 images" in held.evidence
+    flipped = check("supervised N1 beats N2", table(row("A", "N1", "supervised", "supervised", 65.0),
+                                                row("A", "ResNet-18", "supervised", "supervised", 72.0)))
+    assert flipped.verdict == report.NOT_HELD
+    assert "7.0 points lower than" in flipped.evidence
+
+
+def test_a_gap_within_the_tolerance_is_noise():
+    df = table(row("A", "N1", "supervised", "supervised", 70.0), row("A", "N1", "vicreg", "linear", 68.0))
+    assert check("VICReg on N1 below supervised N1", df, tol=1.0).verdict == report.HELD
+    noise = check("VICReg on N1 below supervised N1", df, tol=2.5)
+    assert noise.verdict == report.NOISE
+    assert "about the same as (a difference of 2.0 points)" in noise.evidence and "±2.5 points" in noise.evidence
+
+
+def test_a_winner_with_far_more_training_is_not_comparable():
+    # cpu-cifar's case: supervised N1 8 epochs x 50,000 against ResNet-18 2 epochs x 4,000 (50x fewer images seen)
+    df = table(row("A", "N1", "supervised", "supervised", 77.7, encoder_epochs=8),
+               row("A", "ResNet-18", "supervised", "supervised", 30.1, encoder_epochs=2, encoder_images=4_000))
+    v = check("supervised N1 beats N2", df)
+    assert v.verdict == report.NOT_COMPARABLE
+    assert "saw 50x the training images" in v.reason
+    assert "the supervised N1 trained 8 epochs on 50,000 images, the supervised ResNet-18 trained 2 epochs on " \
+           "4,000 images" in v.evidence
+    # the row that won had *less* training than the one it beat: the ordering stands
+    df = table(row("A", "N1", "supervised", "supervised", 77.7, encoder_epochs=8),
+               row("A", "N1", "vicreg", "linear", 68.0, encoder_epochs=12))
+    assert check("VICReg on N1 below supervised N1", df).verdict == report.HELD
+
+
+def test_the_best_claim_is_tested_against_the_strongest_competitor():
+    rows = [row("A", "N1", "supervised", "supervised", 70.0), row("A", "ResNet-18", "supervised", "supervised", 68.0),
+            row("A", "N1", "vicreg", "linear", 75.0)]
+    v = check("VICReg on N2 is best", table(*rows, row("A", "ResNet-18", "vicreg", "linear", 80.0)))
+    assert v.verdict == report.HELD and "VICReg N1 + linear probe (75.0 %), the strongest" in v.evidence
+    assert check("VICReg on N2 is best", table(*rows, row("A", "ResNet-18", "vicreg", "linear", 72.0))).verdict == \
+        report.NOT_HELD
+
+
+def test_other_data_still_tests_an_ordering_and_says_which_data():
+    digits = "digits 0-4 scattered (16 px)"
+    v = check("supervised N1 beats N2", table(row("A", "N1", "supervised", "supervised", 95.6, dataset=digits),
+                                          row("A", "ResNet-18", "supervised", "supervised", 56.2, dataset=digits)))
+    assert v.verdict == report.HELD and v.evidence.startswith(f"Ours on {digits}:")
+
+
+def test_fine_tuning_claims_fall_back_to_N1_and_else_are_not_run():
+    n1 = table(row("B", "N1", "vicreg", "linear", 18.1), row("B", "N1", "vicreg", "finetune-1%", 0.4))
+    v = check("Tiny ImageNet 1 % fine-tuning", n1)
+    assert v.verdict == report.NOT_HELD and "(with N1: this run has no ResNet-18 rows for it)" in v.evidence
+    assert "one encoder, trained 30 epochs" in v.evidence
+    flipped = table(row("B", "N1", "vicreg", "linear", 18.1), row("B", "N1", "vicreg", "finetune-1%", 40.0))
+    assert check("Tiny ImageNet 1 % fine-tuning", flipped).verdict == report.HELD
+    missing = check("Tiny ImageNet 10 % fine-tuning", n1)
+    assert missing.verdict == report.NOT_RUN and "fine-tuned on 10 % of the labels" in missing.evidence
+
+
+# ----------------------------------------------------------------------------- value claims
+def test_a_value_claim_needs_the_coursework_data_and_budget():
+    lin = ("B", "ResNet-18", "vicreg", "linear")
+    assert check("Tiny ImageNet linear probe", table(row(*lin, 53.0))).verdict == report.HELD
+    assert check("Tiny ImageNet linear probe", table(row(*lin, 51.5)), tol=1.0).verdict == report.HELD  # within 1 point
+    low = check("Tiny ImageNet linear probe", table(row(*lin, 50.5)), tol=1.0)
+    assert low.verdict == report.NOT_HELD and low.evidence.startswith("Ours: 50.5 %, 1.8 points lower than the coursework's")
+    short = check("Tiny ImageNet linear probe", table(row(*lin, 5.5, encoder_epochs=2, encoder_images=4_000)))
+    assert short.verdict == report.NOT_COMPARABLE and "short-trained (2 of 30 epochs" in short.reason
+    other = check("Tiny ImageNet linear probe", table(row(*lin, 76.8, dataset="digits 5-9 scattered (16 px)")))
+    assert other.verdict == report.OTHER_DATA and "on digits 5-9 scattered" in other.evidence
+    assert check("Tiny ImageNet linear probe", table(row("A", "N1", "vicreg", "linear", 60.0))).verdict == report.NOT_RUN
+
+
+# ----------------------------------------------------------------------------- the text of the report
+def test_verdicts_print_the_claim_the_verdict_and_why():
+    verdicts = report.check_claims(table(row("A", "N1", "supervised", "supervised", 72.0),
+                                         row("A", "ResNet-18", "supervised", "supervised", 65.0)))
+    assert [v.claim.name for v in verdicts] == list(CLAIMS)
+    line = verdicts[0].markdown()
+    assert line.startswith("- *Supervised N1 beats supervised ResNet-18 (N2) on CIFAR-10: 70.6 % vs 68.1 %.* **Held.**")
+    assert "93-95 %" in line  # the literature's reason, from report.LITERATURE
+    assert report.verdict_summary(verdicts) == "1 held and 5 not run"
+    assert "92.07 %" in CLAIMS["VICReg on N2 is best"].why
+
+
+def test_conclusions_say_when_the_real_data_table_is_absent(tmp_path):
+    digits = table(row("A", "N1", "supervised", "supervised", 95.6, dataset="digits"),
+                   row("A", "ResNet-18", "supervised", "supervised", 56.2, dataset="digits"))
+    text = "\n".join(report.conclusions_section(digits, {"A": 226}, real_data=tmp_path / "results.csv"))
+    assert "### This run (set A = digits)" in text and "1 held and 5 not run" in text
+    assert "There is no real-data table at" in text
+
+
+def test_conclusions_name_the_verdicts_that_differ_on_the_real_data(tmp_path):
+    digits = table(row("A", "N1", "supervised", "supervised", 95.6, dataset="digits"),
+                   row("A", "ResNet-18", "supervised", "supervised", 56.2, dataset="digits"))
+    real = table(row("A", "N1", "supervised", "supervised", 65.0),
+                 row("A", "ResNet-18", "supervised", "supervised", 75.0))
+    real.to_csv(tmp_path / "results.csv", index=False)
+    text = "\n".join(report.conclusions_section(digits, {"A": 226}, real_data=tmp_path / "results.csv"))
+    assert "gives: 1 did not hold and 5 not run" in text
+    assert "Its verdicts differ from this run's for \"supervised N1 beats N2\" (held -> did not hold)." in text
+
+
+def test_the_written_report_carries_the_conclusions(tmp_path):
+    cfg = resolve("test", out_dir=str(tmp_path))
+    report.save_rows(cfg, "x", [row("A", "N1", "supervised", "supervised", 95.6, dataset="digits", encoder_epochs=4),
+                                row("A", "ResNet-18", "supervised", "supervised", 56.2, dataset="digits",
+                                    encoder_epochs=4)])
+    _, md = report.write_report(cfg, real_data=tmp_path / "absent.csv")
+    text = md.read_text()
+    assert "## Conclusions: the coursework's claims, checked" in text and "**Held.**" in text
+    assert "noise tolerance ±2.0 points" in text  # no data.txt: the split's size is unknown
+    assert "There is no real-data table" in text
+    # a run on the coursework's own data is its own real-data report: no second section
+    cfg = resolve("test", out_dir=str(tmp_path / "real"))
+    report.save_rows(cfg, "x", [row("A", "N1", "supervised", "supervised", 77.7)])
+    text = report.write_report(cfg, real_data=tmp_path / "absent.csv")[1].read_text()
+    assert "## Conclusions" in text and "### On the coursework's data" not in text
+
+
+def test_a_claim_of_your_own_against_an_untrained_encoder_is_not_a_budget_gap():
+    claim = report.Claim("VICReg helps on B", "VICReg pretraining helps N1 on set B.", "order",
+                         ("B", "N1", "vicreg", "linear"), (("B", "N1", "random-init", "linear"),))
+    df = table(row("B", "N1", "vicreg", "linear", 18.1, encoder_epochs=12),
+               row("B", "N1", "random-init", "linear", 8.5, encoder_epochs=0, encoder_images=0))
+    v = report.check_claims(df, 1.0, claims=(claim,))[0]
+    assert v.verdict == report.HELD and "the VICReg N1 trained 12 epochs on 50,000 images, the random-init N1 untrained" in v.evidence
+    df.loc[df.method == "random-init", "top1"] = 30.0
+    assert report.check_claims(df, 1.0, claims=(claim,))[0].verdict == report.NOT_HELD
