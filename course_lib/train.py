@@ -85,9 +85,12 @@ def weights_fingerprint(module: nn.Module) -> str:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
+    # One temporary name per process: two processes training the same run (two notebooks, two terminals)
+    # must not rename each other's half-written file. os.replace is atomic, so a crash mid-write never
+    # leaves a broken checkpoint, and the last writer wins with a complete one.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves a broken checkpoint
+    os.replace(tmp, path)
 
 
 def _jsonable(d: dict) -> dict:
