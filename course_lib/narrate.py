@@ -78,5 +78,9 @@ def chance(classes: int) -> float:
 
 
 def choose(condition: bool, yes: str, no: str) -> str:
-    """The words that are true: ``yes`` when ``condition`` holds, else ``no``."""
+    """The words that are true: ``yes`` when ``condition`` holds, else ``no``.
+
+    Both texts are built before the choice: where one of them can only be built when the condition holds
+    (it indexes something that may be empty), write ``a if condition else b`` instead.
+    """
     return yes if condition else no
