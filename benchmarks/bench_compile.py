@@ -27,7 +27,7 @@ from course_lib.augment import build_views  # noqa: E402
 from course_lib.config import resolve  # noqa: E402
 from course_lib.methods import build_method  # noqa: E402
 from course_lib.models import build_encoder  # noqa: E402
-from course_lib.train import autocast  # noqa: E402
+from course_lib.runtime import autocast, memory_format  # noqa: E402
 
 CIFAR10_TRAIN = 50_000
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     views = build_views(cfg.augmentation, 32, cfg.crop_scale)
     eager = build_method("vicreg", build_encoder(args.encoder), cfg).to(device)
     compiled_model = copy.deepcopy(eager)
-    memory = cfg.memory_format_for(eager.encoder if hasattr(eager, "encoder") else eager)
+    memory = memory_format(cfg, eager.encoder if hasattr(eager, "encoder") else eager)
     eager = eager.to(memory_format=memory)
     compiled_model = compiled_model.to(memory_format=memory)
     models = {"eager": (eager, eager), "compiled": (compiled_model, torch.compile(compiled_model))}

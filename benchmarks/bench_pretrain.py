@@ -7,7 +7,7 @@ forward + backward + Adam step) for N1 and ResNet-18, measured side by side in o
   permutation, both views augmented for the whole batch with tensor ops
   (``course_lib.augment``, "ssl"), ``course_lib``'s VICReg loss; once with the
   course's defaults (``Config.amp_dtype`` for ``precision="auto"``: bf16 autocast only
-  where the hardware has native bf16; ``Config.memory_format_for``: channels_last where
+  where the hardware has native bf16; ``runtime.memory_format``: channels_last where
   the config puts it, per encoder) and once in fp32 (same layout). Where the defaults already are
   fp32 (a CPU without native bf16) the two are the same configuration, measured once
   and reported in both columns.
@@ -57,6 +57,7 @@ from course_lib.config import Config  # noqa: E402
 from course_lib.data import batches  # noqa: E402
 from course_lib.losses import vicreg_loss  # noqa: E402
 from course_lib.models import Projector, build_encoder  # noqa: E402
+from course_lib.runtime import memory_format  # noqa: E402
 
 # ----------------------------------------------------------------------------- settings
 CIFAR10_TRAIN = 50_000  # images in CIFAR-10's training split: one epoch of pairs
@@ -146,7 +147,7 @@ class Ours:
         self.index_batches = iter(())
         self.model = None
         if encoder_name is not None:
-            self.memory = cfg.memory_format_for(encoder_name)  # once, not in every timed step
+            self.memory = memory_format(cfg, encoder_name)  # once, not in every timed step
             self.model = _model(encoder_name, self.device, self.memory, cfg.seed)
             params = [p for m in self.model for p in m.parameters()]
             self.optimizer = torch.optim.Adam(params, lr=LR)
@@ -333,7 +334,7 @@ def describe_device(device: torch.device) -> str:
 
 
 def _layout(cfg: Config, encoder_name: str) -> str:
-    return "channels_last" if cfg.memory_format_for(encoder_name) == torch.channels_last else "contiguous"
+    return "channels_last" if memory_format(cfg, encoder_name) == torch.channels_last else "contiguous"
 
 
 def _precision(cfg: Config) -> str:

@@ -16,7 +16,14 @@ import torch
 
 from .errors import CourseError
 
+# The names a setting may take. The modules that implement them import this one, never the reverse
+# (config is the bottom layer), so each registry's keys are listed here too; tests/test_layers.py keeps
+# each list equal to its registry: models.ENCODERS, data.DATASETS, methods.METHODS.
 ENCODER_NAMES = ("N1", "ResNet-18")
+DATASET_NAMES = ("digits", "digits-a", "digits-b", "digits-scattered", "digits-scattered-a", "digits-scattered-b",
+                 "cifar10", "tiny-imagenet", "imagefolder")
+METHOD_NAMES = ("vicreg", "barlow_twins", "wmse", "simclr", "moco_v2", "invariance_only")
+SYNC_BATCHNORM = ("none", "projector", "all")
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Config:
     precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (autocast dtype)
     channels_last: str = "auto"  # "auto" = on CUDA, and for N1 on a CPU (ResNet-18 is 3-5x slower so there)
     compile: bool = False  # torch.compile the encoder (GPU runs)
+    sync_batchnorm: str = "projector"  # under torchrun: BatchNorm statistics over the global batch in "none" | "projector" | "all"
     batch_size: int = 256  # images per step (pairs for SSL)
     # --- VICReg pretraining (Adam) ---
     pretrain_epochs: int = 30
@@ -101,25 +109,6 @@ class Config:
                 native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
                 choice = "bf16" if native else "fp32"
         return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
-
-    def memory_format_for(self, encoder: "torch.nn.Module | str") -> torch.memory_format:
-        """The layout of ``encoder``'s images: channels_last where it pays, else the default layout.
-
-        ``channels_last="auto"``: on CUDA (tensor cores), and on a CPU for the encoders whose class says
-        ``channels_last_on_cpu`` (N1; ResNet-18 is 3-5x slower in channels_last on a CPU).
-        ``encoder`` is a module (a wrapper, e.g. a classifier around N1, counts) or an encoder's name.
-        """
-        if self.channels_last != "auto":
-            on = self.channels_last in (True, "true", "on")
-        elif self.torch_device.type == "cuda":
-            on = True
-        elif isinstance(encoder, str):
-            from .models import ENCODERS
-
-            on = getattr(ENCODERS[encoder], "channels_last_on_cpu", False)
-        else:
-            on = any(getattr(m, "channels_last_on_cpu", False) for m in encoder.modules())
-        return torch.channels_last if on else torch.contiguous_format
 
     def for_encoder(self, name: str) -> "Config":
         """This config with ``encoder_overrides[name]`` applied: the budget one encoder trains with."""
@@ -304,9 +293,17 @@ def resolve(preset: str | None = None, **overrides) -> Config:
     return cfg
 
 
-def _check(cfg: Config) -> None:
-    from .data import parse_spec
+def parse_spec(spec: str, data_root: str | Path | None) -> tuple[str, Path | None]:
+    """Split a dataset spec ``"name"`` or ``"name:path"`` into its name and root folder."""
+    name, _, path = spec.partition(":")
+    name = name.strip().lower()
+    if name not in DATASET_NAMES:
+        raise CourseError(f"unknown dataset {spec!r}: use one of {', '.join(DATASET_NAMES)}")
+    root = path or data_root
+    return name, (Path(root).expanduser() if root else None)
 
+
+def _check(cfg: Config) -> None:
     for spec in (cfg.dataset_a, cfg.dataset_b):
         if spec is not None:
             _, root = parse_spec(spec, cfg.data_root)
@@ -328,11 +325,11 @@ def _check(cfg: Config) -> None:
         raise CourseError(f"unknown pretrain_schedule {cfg.pretrain_schedule!r}: use constant or cosine")
     if not all(0 < f <= 1 for f in cfg.label_fractions):
         raise CourseError(f"label_fractions must lie in (0, 1], got {cfg.label_fractions}")
-    from .methods import METHODS
-
-    unknown = [m for m in cfg.methods if m not in METHODS]
+    unknown = [m for m in cfg.methods if m not in METHOD_NAMES]
     if unknown:
-        raise CourseError(f"unknown method(s) {', '.join(unknown)} in methods: use some of {', '.join(METHODS)}")
+        raise CourseError(f"unknown method(s) {', '.join(unknown)} in methods: use some of {', '.join(METHOD_NAMES)}")
+    if cfg.sync_batchnorm not in SYNC_BATCHNORM:
+        raise CourseError(f"unknown sync_batchnorm {cfg.sync_batchnorm!r}: use one of {', '.join(SYNC_BATCHNORM)}")
     for key in ("train_images", "comparison_images"):
         if getattr(cfg, key) is not None and getattr(cfg, key) < 10:
             raise CourseError(f"{key} must be at least 10 images (or None for all), got {getattr(cfg, key)}")

@@ -7,77 +7,27 @@ device and a batch is a slice of an on-device permutation (:func:`batches`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
+from . import realdata
+from .config import parse_spec
 from .errors import CourseError
+from .images import ImageDataset, as_dataset
 
 #: The split seed is fixed on purpose: runs with different training seeds are
 #: compared on the same train/test split.
 SPLIT_SEED = 0
 
 
-@dataclass(frozen=True)
-class ImageDataset:
-    """A labelled dataset with a train and a test split, images as uint8 NCHW."""
-
-    name: str
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    classes: tuple[str, ...]
-    class_names: tuple[str, ...] | None = None  # readable names for plots (Tiny ImageNet: words for the wnids)
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The classes as a reader wants them in a legend."""
-        return self.class_names or self.classes
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def image_size(self) -> int:
-        return int(self.x_train.shape[-1])
-
-    def to(self, device: torch.device | str) -> "ImageDataset":
-        """The same dataset with every tensor moved to ``device`` (one copy, up front)."""
-        return replace(
-            self,
-            x_train=self.x_train.to(device),
-            y_train=self.y_train.to(device),
-            x_test=self.x_test.to(device),
-            y_test=self.y_test.to(device),
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"ImageDataset({self.name!r}, train={len(self.y_train)}, test={len(self.y_test)}, "
-            f"classes={self.num_classes}, size={self.image_size}px)"
-        )
-
-
 def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
     from sklearn.model_selection import train_test_split
 
     return train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed)
-
-
-def _as_dataset(name, x_tr, y_tr, x_te, y_te, classes) -> ImageDataset:
-    return ImageDataset(
-        name=name,
-        x_train=torch.as_tensor(x_tr, dtype=torch.uint8).contiguous(),
-        y_train=torch.as_tensor(y_tr, dtype=torch.int64),
-        x_test=torch.as_tensor(x_te, dtype=torch.uint8).contiguous(),
-        y_test=torch.as_tensor(y_te, dtype=torch.int64),
-        classes=tuple(classes),
-    )
 
 
 #: Side of the scattered digits' canvas, pixels, and the range of the digit's side on it.
@@ -141,10 +91,11 @@ def load_digits_set(labels: range | None = None, test_fraction: float = 0.25, sc
     name = "digits" if labels == range(10) else f"digits {labels[0]}-{labels[-1]}"
     if scattered:
         name += f" scattered ({SCATTER_CANVAS} px)"
-    return _as_dataset(name, x_tr, y_tr, x_te, y_te, [str(d) for d in labels])
+    return as_dataset(name, x_tr, y_tr, x_te, y_te, [str(d) for d in labels])
 
 
-# name -> loader(root, download). Real-data loaders register themselves here too.
+#: name -> loader(root, download): every dataset a spec can name. The keys are config.DATASET_NAMES
+#: (a test keeps the two lists equal), so that a typo fails when the settings are resolved.
 DATASETS: dict[str, Callable[[Path | None, bool], ImageDataset]] = {
     "digits": lambda root, download: load_digits_set(),
     "digits-a": lambda root, download: load_digits_set(range(0, 5)),
@@ -152,17 +103,10 @@ DATASETS: dict[str, Callable[[Path | None, bool], ImageDataset]] = {
     "digits-scattered": lambda root, download: load_digits_set(scattered=True),
     "digits-scattered-a": lambda root, download: load_digits_set(range(0, 5), scattered=True),
     "digits-scattered-b": lambda root, download: load_digits_set(range(5, 10), scattered=True),
+    "cifar10": lambda root, download: realdata.load_cifar10(root, download),
+    "tiny-imagenet": lambda root, download: realdata.load_tiny_imagenet(root, download),
+    "imagefolder": lambda root, download: realdata.load_image_folder(root, download),
 }
-
-
-def parse_spec(spec: str, data_root: str | Path | None) -> tuple[str, Path | None]:
-    """Split a dataset spec ``"name"`` or ``"name:path"`` into its name and root folder."""
-    name, _, path = spec.partition(":")
-    name = name.strip().lower()
-    if name not in DATASETS:
-        raise CourseError(f"unknown dataset {spec!r}: use one of {', '.join(DATASETS)}")
-    root = path or data_root
-    return name, (Path(root).expanduser() if root else None)
 
 
 def load_dataset(name: str, root: str | Path | None = None, download: bool = False) -> ImageDataset:

@@ -29,8 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .augment import prepare
 from .config import Config
 from .data import ImageDataset
+from .runtime import embed, memory_format, random_encoder, topk_accuracy
 
 #: The kNN vote's temperature (Wu et al. 2018; DINO and solo-learn use the same).
 KNN_TEMPERATURE = 0.07
@@ -102,8 +104,6 @@ def knn_accuracy(
     temperature: float | None = KNN_TEMPERATURE,
 ) -> dict[str, float]:
     """Top-1 / top-5 accuracy (%) of :func:`knn_scores` on the test embeddings."""
-    from .evaluate import topk_accuracy
-
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     scores = knn_scores(train_features, train_labels, test_features, num_classes, k, temperature)
     return topk_accuracy(scores, test_labels.to(scores.device))
@@ -116,8 +116,6 @@ def measure(encoder: nn.Module, data: ImageDataset, cfg: Config) -> dict[str, fl
     effective rank of the training split's embeddings, and the kNN top-1 (``k = cfg.knn_k``)
     of the test split against the training split.
     """
-    from .evaluate import embed
-
     f_train, f_test = embed(encoder, data.x_train, cfg), embed(encoder, data.x_test, cfg)
     knn = knn_accuracy(f_train, data.y_train, f_test, data.y_test, cfg.knn_k)
     return {
@@ -133,8 +131,6 @@ def knn_evaluate(encoder: nn.Module, data: ImageDataset, cfg: Config) -> dict[st
     ``epochs`` is 0 (nothing trains). The embeddings of the training split are at hand,
     so their ``effective_rank`` comes along.
     """
-    from .evaluate import embed
-
     t0 = time.perf_counter()
     f_train, f_test = embed(encoder, data.x_train, cfg), embed(encoder, data.x_test, cfg)
     acc = knn_accuracy(f_train, data.y_train, f_test, data.y_test, cfg.knn_k)
@@ -144,7 +140,7 @@ def knn_evaluate(encoder: nn.Module, data: ImageDataset, cfg: Config) -> dict[st
 
 @torch.no_grad()
 def untrained_encoder(cfg: Config, encoder_name: str, data: ImageDataset, batch_size: int = 1024) -> nn.Module:
-    """The encoder as training starts it (:func:`course_lib.train.random_encoder`), with BatchNorm statistics of ``data``.
+    """The encoder as training starts it (:func:`course_lib.runtime.random_encoder`), with BatchNorm statistics of ``data``.
 
     In evaluation mode a fresh BatchNorm layer uses its initial statistics (mean 0,
     variance 1), which on real images leaves every embedding pointing the same way (an
@@ -152,9 +148,6 @@ def untrained_encoder(cfg: Config, encoder_name: str, data: ImageDataset, batch_
     over the training images in training mode (cumulative averages, no gradient, no
     augmentation) gives it the statistics that its first epoch of training would.
     """
-    from .augment import prepare
-    from .train import random_encoder
-
     encoder = random_encoder(cfg, encoder_name)
     norms = [m for m in encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
@@ -162,7 +155,7 @@ def untrained_encoder(cfg: Config, encoder_name: str, data: ImageDataset, batch_
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the pass
     encoder.train()
-    memory = cfg.memory_format_for(encoder)
+    memory = memory_format(cfg, encoder)
     for i in range(0, len(data.x_train), batch_size):
         encoder(prepare(data.x_train[i : i + batch_size].to(cfg.torch_device), cfg.image_size)
                 .contiguous(memory_format=memory))

@@ -13,42 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import prepare
 from .config import Config
 from .data import ImageDataset, balanced_subset, batches
 from .diagnostics import effective_rank
-from .train import Classifier, autocast, data_fingerprint, train_classifier, weights_fingerprint
+from .runtime import embed, predict, topk_accuracy
+from .train import Classifier, data_fingerprint, train_classifier, weights_fingerprint
 
-
-def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
-    """Top-k accuracy in percent for each k (k larger than the class count counts all as correct)."""
-    out = {}
-    for k in ks:
-        kk = min(k, logits.shape[1])
-        hits = (logits.topk(kk, dim=1).indices == targets[:, None]).any(dim=1)
-        out[f"top{k}"] = 100.0 * hits.float().mean().item()
-    return out
-
-
-@torch.no_grad()
-def embed(encoder: nn.Module, x_uint8: torch.Tensor, cfg: Config, batch_size: int = 1024) -> torch.Tensor:
-    """Embeddings of uint8 images (eval mode, no augmentation), float32 on the device."""
-    was_training = encoder.training
-    encoder.eval()
-    memory = cfg.memory_format_for(encoder)
-    out = []
-    for i in range(0, len(x_uint8), batch_size):
-        x = prepare(x_uint8[i : i + batch_size].to(cfg.torch_device), cfg.image_size)
-        with autocast(cfg):
-            out.append(encoder(x.contiguous(memory_format=memory)).float())
-    encoder.train(was_training)
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x_uint8: torch.Tensor, cfg: Config, batch_size: int = 1024) -> torch.Tensor:
-    """Logits of a classifier on uint8 images (eval mode)."""
-    return embed(model, x_uint8, cfg, batch_size)
+__all__ = ["embed", "predict", "topk_accuracy", "linear_probe", "finetune", "evaluate_classifier"]
 
 
 def linear_probe(

@@ -1,8 +1,7 @@
 """Real datasets on disk: CIFAR-10, Tiny ImageNet and any image folder, as uint8 tensors.
 
-Importing this module registers three loaders in :data:`course_lib.data.DATASETS`
-(``"cifar10"``, ``"tiny-imagenet"``, ``"imagefolder"``); each returns an
-:class:`~course_lib.data.ImageDataset` on the CPU (uint8 ``N x 3 x H x W`` images,
+Three loaders, which :data:`course_lib.data.DATASETS` names ``"cifar10"``, ``"tiny-imagenet"``
+and ``"imagefolder"``; each returns an :class:`~course_lib.images.ImageDataset` on the CPU (uint8 ``N x 3 x H x W`` images,
 int64 labels). ``root`` is the folder that *holds* the data:
 
 * ``cifar10``: ``root/cifar-10-batches-py/`` (the official python pickle batches), or
@@ -49,9 +48,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import data
-from .data import ImageDataset
+from .config import project_root
 from .errors import CourseError
+from .images import ImageDataset, as_dataset
 
 CACHE_DIR = ".course_cache"
 CACHE_VERSION = 1  # bump when the cached layout or the decoding changes
@@ -74,8 +73,6 @@ def _need_root(name: str, root: Path | None) -> Path:
                 "dataset 'imagefolder' reads your own images: set data_root to the folder that holds "
                 "train/<class>/ and test/<class>/ (or use 'imagefolder:/path/to/folder')"
             )
-        from .config import project_root
-
         return project_root() / "data"
     return Path(root).expanduser()
 
@@ -337,7 +334,7 @@ def load_cifar10(root: str | Path | None, download: bool = False, verify: bool =
     x_te, y_te = read([n for n, _ in CIFAR10.test_list])
     meta = _read_cifar_pickle(folder / CIFAR10.meta["filename"])
     classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta["label_names"]]
-    return data._as_dataset("cifar10", x_tr, y_tr, x_te, y_te, classes)
+    return as_dataset("cifar10", x_tr, y_tr, x_te, y_te, classes)
 
 
 #: CIFAR-10's classes in label order (the official batches.meta; also the sorted folder names).
@@ -490,7 +487,7 @@ def load_tiny_imagenet(root: str | Path | None, download: bool = False) -> Image
     def build() -> ImageDataset:
         x_tr = _decode_images(train_files, "Tiny ImageNet train")
         x_te = _decode_images(val_files, "Tiny ImageNet val")
-        return data._as_dataset("tiny-imagenet", x_tr, train_labels, x_te, val_labels, wnids)
+        return as_dataset("tiny-imagenet", x_tr, train_labels, x_te, val_labels, wnids)
 
     ds = _cached(root, "tiny-imagenet", "tiny-imagenet", key, build)
     try:  # "n02123394" -> "Persian cat" for legends; the wnids stay the classes (A and B are checked on them)
@@ -547,15 +544,7 @@ def load_image_folder(root: str | Path | None, download: bool = False) -> ImageD
                 f"test images are {x_te.shape[3]}x{x_te.shape[2]} but train images are "
                 f"{x_tr.shape[3]}x{x_tr.shape[2]}: resize all images of the dataset to one size first"
             )
-        return data._as_dataset(name, x_tr, train_labels, x_te, test_labels, classes)
+        return as_dataset(name, x_tr, train_labels, x_te, test_labels, classes)
 
     return _cached(root, "imagefolder", name, key, build)
 
-
-data.DATASETS.update(
-    {
-        "cifar10": lambda root, download: load_cifar10(root, download),
-        "tiny-imagenet": lambda root, download: load_tiny_imagenet(root, download),
-        "imagefolder": lambda root, download: load_image_folder(root, download),
-    }
-)

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,11 +23,18 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .augment import build_views, prepare
+from .augment import build_views
 from .config import Config
 from .data import ImageDataset, batches
+from .diagnostics import monitor
 from .errors import CourseError
+from .methods import build_method
 from .models import ENCODER_REVISIONS, build_encoder
+from .runtime import autocast, memory_format, random_encoder, to_device
+
+__all__ = ["Run", "fit", "pretrain", "pretrain_vicreg", "train_supervised", "train_classifier", "Classifier",
+           "random_encoder", "autocast", "pretrain_scheduler", "load_checkpoint", "data_fingerprint",
+           "weights_fingerprint"]
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -56,21 +62,6 @@ def data_fingerprint(data: ImageDataset) -> str:
     x = data.x_train
     sample = x.flatten()[:: max(1, x.numel() // 100_000)].cpu().to(torch.int64)
     return f"{data.name}|{tuple(x.shape)}|{int(sample.sum())}|{int((sample * torch.arange(len(sample))).sum())}"
-
-
-def autocast(cfg: Config):
-    """The autocast context for the config's device and precision (nothing for fp32)."""
-    dtype = cfg.amp_dtype
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(cfg.torch_device.type, dtype=dtype)
-
-
-def _to_device(module: nn.Module, cfg: Config) -> nn.Module:
-    module = module.to(cfg.torch_device)
-    if cfg.memory_format_for(module) == torch.channels_last:
-        module = module.to(memory_format=torch.channels_last)
-    return module
 
 
 def weights_fingerprint(module: nn.Module) -> str:
@@ -290,18 +281,15 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     test splits (eval mode, no grad; the labels are used only here) and the
     diagnostics of :mod:`course_lib.diagnostics` land in ``run.epoch_metrics``.
     """
-    from .diagnostics import monitor
-    from .methods import build_method
-
     torch.manual_seed(cfg.seed)
     encoder = build_encoder(encoder_name)
-    model = _to_device(build_method(method, encoder, cfg), cfg)
+    model = to_device(build_method(method, encoder, cfg), cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.pretrain_lr, weight_decay=cfg.pretrain_weight_decay)
     views = build_views(cfg.augmentation, cfg.image_size, cfg.crop_scale)
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 1)
     forward = _compiled(model, cfg)
-    memory = cfg.memory_format_for(encoder)
+    memory = memory_format(cfg, encoder)
     x_train = data.x_train
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -363,12 +351,12 @@ def train_classifier(
     progress: bool = True,
 ) -> Run:
     """SGD (momentum 0.9, weight decay 5e-4, cosine decay) + cross-entropy on (x, y), crop + flip augmented."""
-    model = _to_device(model, cfg)
+    model = to_device(model, cfg)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     views = build_views("crop-flip", cfg.image_size, (0.5, 1.0)).first
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 2)
-    memory = cfg.memory_format_for(model)
+    memory = memory_format(cfg, model)
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -393,9 +381,3 @@ def train_supervised(cfg: Config, encoder_name: str, data: ImageDataset, progres
     )
     run.modules["encoder"] = model.encoder
     return run
-
-
-def random_encoder(cfg: Config, encoder_name: str) -> nn.Module:
-    """The untrained encoder (same seed as training): the random-init baseline."""
-    torch.manual_seed(cfg.seed)
-    return _to_device(build_encoder(encoder_name), cfg).eval()

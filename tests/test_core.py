@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_lib import CourseError, resolve
-from course_lib import data, evaluate, models, report, train
+from course_lib import data, evaluate, models, report, runtime, train
 from course_lib.losses import covariance, invariance, variance, vicreg_loss
 
 
@@ -170,11 +170,11 @@ def test_n1_pools_after_convolutions_1_3_and_4_while_the_map_is_four_pixels_wide
 def test_channels_last_where_it_pays_and_the_same_numbers_either_way():
     cpu = resolve("test", device="cpu")
     n1 = models.N1()
-    assert cpu.memory_format_for("N1") == cpu.memory_format_for(n1) == torch.channels_last
-    assert cpu.memory_format_for(train.Classifier(n1, 10)) == torch.channels_last  # a wrapped N1 counts
-    assert cpu.memory_format_for("ResNet-18") == cpu.memory_format_for(models.ResNet18()) == torch.contiguous_format
-    assert resolve("test", device="cpu", channels_last="off").memory_format_for(n1) == torch.contiguous_format
-    assert resolve("test", device="cpu", channels_last="on").memory_format_for("ResNet-18") == torch.channels_last
+    assert runtime.memory_format(cpu, "N1") == runtime.memory_format(cpu, n1) == torch.channels_last
+    assert runtime.memory_format(cpu, train.Classifier(n1, 10)) == torch.channels_last  # a wrapped N1 counts
+    assert runtime.memory_format(cpu, "ResNet-18") == runtime.memory_format(cpu, models.ResNet18()) == torch.contiguous_format
+    assert runtime.memory_format(resolve("test", device="cpu", channels_last="off"), n1) == torch.contiguous_format
+    assert runtime.memory_format(resolve("test", device="cpu", channels_last="on"), "ResNet-18") == torch.channels_last
     x = torch.rand(4, 3, 32, 32)
     n1.eval()
     plain = n1(x)

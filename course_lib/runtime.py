@@ -1,0 +1,89 @@
+"""Where and how a network runs: device, memory layout, precision; and its passes without gradient.
+
+Used by training (:mod:`course_lib.train`), the diagnostics and the evaluation protocols
+alike, so it sits below all three: :func:`autocast`, :func:`memory_format`,
+:func:`to_device`, :func:`random_encoder`, and the inference helpers :func:`embed`,
+:func:`predict` and :func:`topk_accuracy` (re-exported by :mod:`course_lib.evaluate`,
+where notebook 04 introduces them).
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+from .augment import prepare
+from .config import Config
+from .models import ENCODERS, build_encoder
+
+
+def autocast(cfg: Config):
+    """The autocast context for the config's device and precision (nothing for fp32)."""
+    dtype = cfg.amp_dtype
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(cfg.torch_device.type, dtype=dtype)
+
+
+def memory_format(cfg: Config, encoder: nn.Module | str) -> torch.memory_format:
+    """The layout of ``encoder``'s images: channels_last where it pays, else the default layout.
+
+    ``channels_last="auto"``: on CUDA (tensor cores), and on a CPU for the encoders whose class says
+    ``channels_last_on_cpu`` (N1; ResNet-18 is 3-5x slower in channels_last on a CPU).
+    ``encoder`` is a module (a wrapper, e.g. a classifier around N1, counts) or an encoder's name.
+    """
+    if cfg.channels_last != "auto":
+        on = cfg.channels_last in (True, "true", "on")
+    elif cfg.torch_device.type == "cuda":
+        on = True
+    elif isinstance(encoder, str):
+        on = getattr(ENCODERS[encoder], "channels_last_on_cpu", False)
+    else:
+        on = any(getattr(m, "channels_last_on_cpu", False) for m in encoder.modules())
+    return torch.channels_last if on else torch.contiguous_format
+
+
+def to_device(module: nn.Module, cfg: Config) -> nn.Module:
+    """``module`` on the config's device, in channels_last when :func:`memory_format` says so."""
+    module = module.to(cfg.torch_device)
+    if memory_format(cfg, module) == torch.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    return module
+
+
+def random_encoder(cfg: Config, encoder_name: str) -> nn.Module:
+    """The untrained encoder (same seed as training): the random-init baseline."""
+    torch.manual_seed(cfg.seed)
+    return to_device(build_encoder(encoder_name), cfg).eval()
+
+
+def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+    """Top-k accuracy in percent for each k (k larger than the class count counts all as correct)."""
+    out = {}
+    for k in ks:
+        kk = min(k, logits.shape[1])
+        hits = (logits.topk(kk, dim=1).indices == targets[:, None]).any(dim=1)
+        out[f"top{k}"] = 100.0 * hits.float().mean().item()
+    return out
+
+
+@torch.no_grad()
+def embed(encoder: nn.Module, x_uint8: torch.Tensor, cfg: Config, batch_size: int = 1024) -> torch.Tensor:
+    """Embeddings of uint8 images (eval mode, no augmentation), float32 on the device."""
+    was_training = encoder.training
+    encoder.eval()
+    memory = memory_format(cfg, encoder)
+    out = []
+    for i in range(0, len(x_uint8), batch_size):
+        x = prepare(x_uint8[i : i + batch_size].to(cfg.torch_device), cfg.image_size)
+        with autocast(cfg):
+            out.append(encoder(x.contiguous(memory_format=memory)).float())
+    encoder.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x_uint8: torch.Tensor, cfg: Config, batch_size: int = 1024) -> torch.Tensor:
+    """Logits of a classifier on uint8 images (eval mode)."""
+    return embed(model, x_uint8, cfg, batch_size)
