@@ -1,8 +1,16 @@
 """course_lib: the small library behind the self-supervised representation learning course.
 
-One module per concept: ``config`` (presets), ``data`` and ``realdata``, ``augment``,
-``models``, ``losses``, ``methods``, ``train``, ``evaluate``, ``plots``, ``report``,
-``run`` (the papermill batch run).
+One module per concept, each importing only from the layers below it (tests/test_layers.py):
+
+- entry points: ``run`` (every notebook through papermill), ``pretrain`` (one pretraining, torchrun-ready), ``colab``
+- the report: ``plots``, ``report``, ``narrate`` (sentences from numbers)
+- evaluation and training: ``evaluate`` (linear probe, fine-tuning), ``train`` (the training loop),
+  ``diagnostics`` (collapse: std, effective rank, kNN)
+- methods: ``methods`` (an encoder's heads + a loss), ``distributed`` (torchrun, DDP, gather, SyncBatchNorm),
+  ``runtime`` (device, precision, embeddings)
+- data and models: ``data`` (the registry, digits, subsets, batches), ``realdata`` (CIFAR-10, Tiny ImageNet,
+  image folders), ``images`` (ImageDataset), ``models``, ``losses``, ``augment``
+- ``config`` (presets and settings) and ``errors`` at the bottom.
 """
 from .config import Config, resolve
 from .errors import CourseError

@@ -339,6 +339,20 @@ def _check(cfg: Config) -> None:
             raise CourseError(f"{key} must be at least {0 if key == 'monitor_every' else 1}, got {value}")
 
 
+def parse_param(text: str) -> tuple[str, object]:
+    """``key=value`` with a Python literal value (numbers, lists, None, True) or else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise CourseError(f"bad parameter {text!r}: write it as key=value, e.g. -p pretrain_epochs=10")
+    import ast
+
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip(), value
+
+
 def with_overrides(cfg: Config, **changes) -> Config:
     """A copy of ``cfg`` with some settings changed (and checked)."""
     out = replace(cfg, **changes)

@@ -6,6 +6,10 @@ returns the loss dict of one batch of view pairs, and ``after_step()`` runs afte
 each optimizer step (momentum updates, queues). The encoder itself is passed in and
 trained by the same loop for every method.
 
+Under torchrun every method computes its loss on the *global* batch: its embeddings go
+through :func:`course_lib.distributed.gather` first (in one process that returns them
+unchanged), so the loss and its gradients are those of one process holding the whole batch.
+
 Registered methods (:data:`METHODS`): ``vicreg``, ``barlow_twins``, ``wmse``, ``simclr``,
 ``moco_v2`` (compared in notebook 05) and ``invariance_only``, the objective that
 collapses (notebook 00). Every hyperparameter is a :class:`~course_lib.config.Config`
@@ -20,6 +24,7 @@ import torch
 from torch import nn
 
 from .config import Config
+from .distributed import gather
 from .errors import CourseError
 from .losses import (
     MoCoQueue, barlow_twins_loss, invariance, moco_loss, momentum_update, nt_xent_loss, vicreg_loss, wmse_loss,
@@ -31,6 +36,8 @@ class Method(nn.Module):
     """Base class: ``heads`` are the method's own modules; ``encoder`` is shared with the caller."""
 
     name = "method"
+    #: The children that are encoders (SyncBatchNorm "projector" leaves their BatchNorm alone).
+    backbones: tuple[str, ...] = ("encoder",)
 
     def __init__(self, encoder: nn.Module, cfg: Config):
         super().__init__()
@@ -41,8 +48,8 @@ class Method(nn.Module):
         raise NotImplementedError
 
     def project(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both views through the encoder and the method's ``projector`` (the methods that have one)."""
-        return self.projector(self.encoder(x_a)), self.projector(self.encoder(x_b))
+        """Both views through the encoder and the method's ``projector``, gathered over the processes."""
+        return gather(self.projector(self.encoder(x_a))), gather(self.projector(self.encoder(x_b)))
 
     def after_step(self) -> None:
         """Called after every optimizer step (MoCo's momentum update and queue)."""
@@ -82,7 +89,7 @@ class InvarianceOnly(Method):
     name = "invariance_only"
 
     def forward(self, x_a, x_b):
-        inv = invariance(self.encoder(x_a).float(), self.encoder(x_b).float())
+        inv = invariance(gather(self.encoder(x_a)).float(), gather(self.encoder(x_b)).float())
         return {"loss": self.cfg.loss_weights[0] * inv, "invariance": inv.detach()}
 
     def settings(self):
@@ -139,8 +146,8 @@ class WMSE(Method):
         )
 
     def forward(self, x_a, x_b):
-        z_a = self.head(self.encoder(x_a))
-        z_b = self.head(self.encoder(x_b))
+        z_a = gather(self.head(self.encoder(x_a)))
+        z_b = gather(self.head(self.encoder(x_b)))
         return wmse_loss([z_a, z_b], w_size=self.cfg.wmse_w_size)
 
     def settings(self):
@@ -183,6 +190,7 @@ class MoCoV2(Method):
     """
 
     name = "moco_v2"
+    backbones = ("encoder", "key_encoder")
 
     def __init__(self, encoder: nn.Module, cfg: Config):
         super().__init__(encoder, cfg)
@@ -198,7 +206,7 @@ class MoCoV2(Method):
 
     def _keys(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.key_projector(self.key_encoder(x))
+            return gather(self.key_projector(self.key_encoder(x)))  # every process's keys join the queue
 
     def forward(self, x_a, x_b):
         q_a, q_b = self.project(x_a, x_b)

@@ -11,30 +11,17 @@ every notebook has succeeded, so a failed run never overwrites an earlier report
 from __future__ import annotations
 
 import argparse
-import ast
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from .config import DIGITS_PRESETS, PRESETS, project_root, resolve
+from .config import DIGITS_PRESETS, PRESETS, parse_param, project_root, resolve
 from .errors import CourseError
 
 #: The knobs every notebook's ``parameters`` cell names; other settings travel in ``settings``.
 KNOBS = ("preset", "data_root", "dataset_a", "dataset_b", "encoder", "pretrain_epochs", "probe_epochs",
          "batch_size", "seed", "device", "out_dir")
-
-
-def parse_param(text: str) -> tuple[str, object]:
-    """``key=value`` with a Python literal value (numbers, lists, None, True) or else a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise CourseError(f"bad parameter {text!r}: write it as key=value, e.g. -p pretrain_epochs=10")
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return key.strip(), value
 
 
 def notebook_list(folder: Path) -> list[Path]:

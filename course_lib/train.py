@@ -26,7 +26,9 @@ from tqdm.auto import tqdm
 from .augment import build_views
 from .config import Config
 from .data import ImageDataset, batches
+from . import distributed
 from .diagnostics import monitor
+from .distributed import SINGLE, World
 from .errors import CourseError
 from .methods import build_method
 from .models import ENCODER_REVISIONS, build_encoder
@@ -37,6 +39,8 @@ __all__ = ["Run", "fit", "pretrain", "pretrain_vicreg", "train_supervised", "tra
            "weights_fingerprint"]
 
 CHECKPOINT = "checkpoint.pt"
+#: Process r of a torchrun job seeds its augmentations with seed + 1 + r * this (rank 0: a single process's seed).
+AUGMENT_SEED_STRIDE = 1000
 
 
 @dataclass
@@ -116,6 +120,8 @@ def fit(
     generators: dict[str, torch.Generator] | None = None,
     after_step: Callable[[], None] | None = None,
     on_epoch_end: Callable[[int], dict[str, float]] | None = None,
+    world: World = SINGLE,
+    layout: dict | None = None,
 ) -> Run:
     """Train for ``epochs``, checkpointing each epoch; resume or load a run with the same settings.
 
@@ -126,19 +132,35 @@ def fit(
     epoch and returns metrics (e.g. :func:`course_lib.diagnostics.monitor`); each
     non-empty result is kept as ``{"epoch": epoch, **metrics}`` in the checkpoint and in
     ``Run.epoch_metrics``. Its time is not counted in ``Run.seconds``.
+
+    Under torchrun (``world`` of several processes, :mod:`course_lib.distributed`) every
+    process runs this loop on its :meth:`~course_lib.distributed.World.shard` of each
+    global batch; rank 0 alone writes the run folder and reads a checkpoint, which it
+    sends to the others. ``layout`` (e.g. ``{"sync_batchnorm": "projector"}``) is
+    recorded in the checkpoint with the number of processes, and a resume must match it.
     """
     generators = generators or {}
     settings = _jsonable(settings)
+    layout = {"world_size": world.size, **(layout or {})} if world.size > 1 else {"world_size": 1}
     run_dir = cfg.runs_path / f"{name}-{_hash(settings)}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
     ckpt_path = run_dir / CHECKPOINT
-    gen = torch.Generator().manual_seed(cfg.seed)
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
+    gen = torch.Generator().manual_seed(cfg.seed)  # the batch order: the same in every process
     history: list[dict[str, float]] = []
     epoch_metrics: list[dict[str, float]] = []
     start_epoch, seconds, status = 0, 0.0, "trained"
-    if ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, settings)
+    ckpt = _read_checkpoint(ckpt_path, settings, world)
+    if ckpt is not None:
+        finished = ckpt["epoch"] >= epochs
+        theirs = ckpt.get("layout", {"world_size": 1})
+        if not finished and theirs != layout:
+            raise CourseError(
+                f"{name}: the checkpoint in {run_dir} was written by {_describe(theirs)}, this job is "
+                f"{_describe(layout)}: resume it the way it started (torchrun --nproc_per_node and "
+                "sync_batchnorm), or delete the folder to train afresh"
+            )
         for key, module in modules.items():
             module.load_state_dict(ckpt["modules"][key])
         if ckpt["optimizer"] is not None:
@@ -148,30 +170,35 @@ def fit(
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         gen.set_state(ckpt["generator"])
+        states = ckpt["rank_generators"][world.rank] if "rank_generators" in ckpt and not finished else \
+            ckpt.get("generators", {})
         for key, g in generators.items():
-            if key not in ckpt.get("generators", {}):
+            if key not in states:
                 raise CourseError(f"checkpoint {ckpt_path} predates this course_lib (no {key} RNG state): "
                                   "delete its folder to train afresh")
-            g.set_state(ckpt["generators"][key])
+            g.set_state(states[key])
         history, start_epoch, seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
         epoch_metrics = ckpt.get("epoch_metrics", [])
-        status = "loaded" if start_epoch >= epochs else "resumed"
+        status = "loaded" if finished else "resumed"
+        del ckpt
+    say = tqdm.write if world.is_main else (lambda text: None)
     if status == "loaded":  # a finished run: nothing to train, say so
-        tqdm.write(f"{name}: loaded the finished run {run_dir.name} ({start_epoch} epochs)")
+        say(f"{name}: loaded the finished run {run_dir.name} ({start_epoch} epochs)")
     elif status == "resumed":
-        tqdm.write(f"{name}: resuming {run_dir.name} after epoch {start_epoch} of {epochs}")
-    with open(run_dir / "log.jsonl", "w") as f:  # rewritten from the checkpoint, so a resume never duplicates rows
-        f.writelines(json.dumps(r) + "\n" for r in history)
+        say(f"{name}: resuming {run_dir.name} after epoch {start_epoch} of {epochs}")
+    if world.is_main:
+        with open(run_dir / "log.jsonl", "w") as f:  # rewritten from the checkpoint, so a resume never duplicates rows
+            f.writelines(json.dumps(r) + "\n" for r in history)
     for module in modules.values():
         module.train()
     last_save = time.perf_counter()
-    bar = tqdm(range(start_epoch, epochs), desc=name, disable=not progress, leave=False,
+    bar = tqdm(range(start_epoch, epochs), desc=name, disable=not (progress and world.is_main), leave=False,
                initial=start_epoch, total=epochs)
     for epoch in bar:
         t0 = time.perf_counter()
         epoch_log = []
         for idx in batches(num_samples, cfg.batch_size, gen, cfg.torch_device):
-            terms = step(idx)
+            terms = step(world.shard(idx))
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(terms["loss"]).backward()
@@ -198,40 +225,71 @@ def fit(
             )
         history += rows
         seconds += time.perf_counter() - t0
-        with open(run_dir / "log.jsonl", "a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+        if world.is_main:
+            with open(run_dir / "log.jsonl", "a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
         metrics = on_epoch_end(epoch + 1) if on_epoch_end is not None else {}
         if metrics:
             epoch_metrics.append({"epoch": epoch + 1, **{k: float(v) for k, v in metrics.items()}})
         finished = epoch + 1 == epochs
         # Writing a ResNet-18 checkpoint takes about a second on a CPU: on short epochs, save at
         # most every checkpoint_every_s seconds (and always at the end) instead of every epoch.
-        if finished or time.perf_counter() - last_save >= cfg.checkpoint_every_s:
-            _atomic_save(
-                {
-                    "settings": settings,
-                    "epoch": epoch + 1,
-                    "modules": {k: m.state_dict() for k, m in modules.items()},
-                    # a finished run is never trained further (more epochs = a new run): drop the optimizer
-                    "optimizer": None if finished else optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None and not finished else None,
-                    "scaler": scaler.state_dict() if scaler is not None and not finished else None,
-                    "generator": gen.get_state(),
-                    "generators": {k: g.get_state() for k, g in generators.items()},
-                    "history": history,
-                    "epoch_metrics": epoch_metrics,
-                    "seconds": seconds,
-                },
-                ckpt_path,
-            )
+        # Rank 0's clock decides for every process: saving gathers each one's generator states.
+        if world.broadcast(finished or time.perf_counter() - last_save >= cfg.checkpoint_every_s):
+            rank_states = world.gather_objects({k: g.get_state() for k, g in generators.items()})
+            if world.is_main:
+                _atomic_save(
+                    {
+                        "settings": settings,
+                        "epoch": epoch + 1,
+                        "modules": {k: m.state_dict() for k, m in modules.items()},
+                        # a finished run is never trained further (more epochs = a new run): drop the optimizer
+                        "optimizer": None if finished else optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict() if scheduler is not None and not finished else None,
+                        "scaler": scaler.state_dict() if scaler is not None and not finished else None,
+                        "generator": gen.get_state(),
+                        "generators": rank_states[0],
+                        **({"rank_generators": rank_states} if world.size > 1 else {}),
+                        "layout": layout,
+                        "history": history,
+                        "epoch_metrics": epoch_metrics,
+                        "seconds": seconds,
+                    },
+                    ckpt_path,
+                )
             last_save = time.perf_counter()
         bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", **({"knn": f"{metrics['knn_top1']:.1f}"}
                                                             if "knn_top1" in metrics else {}))
-    (run_dir / "metrics.json").write_text(
-        json.dumps({"epochs": epochs, "seconds": seconds, "epoch_metrics": epoch_metrics}, indent=2))
+    if world.is_main:
+        (run_dir / "metrics.json").write_text(
+            json.dumps({"epochs": epochs, "seconds": seconds, "epoch_metrics": epoch_metrics}, indent=2))
     for module in modules.values():
         module.eval()
     return Run(name, modules, history, epochs, seconds, run_dir, status, epoch_metrics)
+
+
+def _read_checkpoint(path: Path, settings: dict, world: World) -> dict | None:
+    """The run's checkpoint, read by rank 0 and sent to every process (None when there is none).
+
+    A refusal (other settings) reaches every process too, so that none waits for the others.
+    """
+    found = None
+    if world.is_main and path.exists():
+        try:
+            found = load_checkpoint(path, settings)
+        except CourseError as err:
+            found = err
+    found = world.broadcast(found)
+    if isinstance(found, CourseError):
+        raise found
+    return found
+
+
+def _describe(layout: dict) -> str:
+    n = layout.get("world_size", 1)
+    if n == 1:
+        return "one process"
+    return f"{n} processes (sync_batchnorm={layout.get('sync_batchnorm', '?')!r})"
 
 
 def _hash(settings: dict) -> str:
@@ -280,15 +338,28 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     ``cfg.monitor_every`` epochs (0 = never) the encoder embeds ``data``'s train and
     test splits (eval mode, no grad; the labels are used only here) and the
     diagnostics of :mod:`course_lib.diagnostics` land in ``run.epoch_metrics``.
+
+    Under torchrun (:mod:`course_lib.pretrain`) each process trains on its shard of every
+    global batch of ``cfg.batch_size`` pairs, with its own augmentation stream; the model is
+    wrapped in DDP and its BatchNorm synchronized per ``cfg.sync_batchnorm``; rank 0 alone
+    runs the monitor and writes the run, which has the folder a single process would use.
     """
+    world = distributed.world()
+    if cfg.batch_size % world.size:
+        raise CourseError(f"batch_size {cfg.batch_size} is the global batch: it must be a multiple of the "
+                          f"{world.size} processes (each takes batch_size / {world.size})")
     torch.manual_seed(cfg.seed)
     encoder = build_encoder(encoder_name)
-    model = to_device(build_method(method, encoder, cfg), cfg)
+    model = build_method(method, encoder, cfg)
+    if world.size > 1:
+        model = distributed.sync_batchnorm(model, cfg.sync_batchnorm, model.backbones)
+    model = to_device(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.pretrain_lr, weight_decay=cfg.pretrain_weight_decay)
     views = build_views(cfg.augmentation, cfg.image_size, cfg.crop_scale)
-    aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 1)
-    forward = _compiled(model, cfg)
+    # Each process its own augmentation stream; rank 0's is a single process's.
+    aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 1 + AUGMENT_SEED_STRIDE * world.rank)
+    forward = _compiled(distributed.wrap(model, cfg), cfg)
     memory = memory_format(cfg, encoder)
     x_train = data.x_train
 
@@ -316,7 +387,8 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
         f"{method}-{encoder_name}", settings, {"method": model}, optimizer,
         pretrain_scheduler(optimizer, cfg), cfg.pretrain_epochs,
         step, len(data.y_train), cfg, scaler, progress, {"augment": aug_gen}, after_step=model.after_step,
-        on_epoch_end=monitor(encoder, data, cfg),
+        on_epoch_end=monitor(encoder, data, cfg) if world.is_main else None,
+        world=world, layout={"sync_batchnorm": cfg.sync_batchnorm},
     )
     run.modules["encoder"] = encoder
     return run

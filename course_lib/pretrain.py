@@ -1,0 +1,100 @@
+"""Pretrain one encoder with one SSL method, in one process or many: the entry point for torchrun.
+
+    python -m course_lib.pretrain --preset cpu --method vicreg --encoder N1       # one process
+    torchrun --nproc_per_node=4 -m course_lib.pretrain --preset full --encoder ResNet-18 -p data_root=~/data
+    torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 \\
+        -m course_lib.pretrain --preset full --encoder ResNet-18 -p data_root=~/data     # two nodes (README)
+
+Settings are those of the notebooks: a preset plus ``-p key=value`` overrides, and the
+budget of the chosen encoder (``encoder_overrides``, ``train_images``), so the run lands in
+the folder that notebook 02 (VICReg) or 05 (the other methods) looks in with the same
+settings, and they load it instead of training. ``batch_size`` is the *global* batch:
+each of N processes takes ``batch_size / N`` pairs per step. When training ends, rank 0
+runs the linear probe once on set A (and set B) and writes ``probe.json`` in the run folder.
+Start the same command again after a crash and it resumes from the last checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import data, distributed, evaluate, train
+from .config import METHOD_NAMES, parse_param, resolve
+from .errors import CourseError
+
+
+def _sets(cfg, world: distributed.World):
+    """Set A on every process, set B (for the probe) on rank 0 only; rank 0 first, so it alone fills any cache."""
+    if not world.is_main:
+        world.broadcast(None)  # wait until rank 0 has loaded (and cached) the data
+        return data.load_dataset(cfg.dataset_a, cfg.data_root, cfg.download).to(cfg.torch_device), None
+    a, b = data.load_sets(cfg)
+    world.broadcast(None)
+    return a, b
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="torchrun [...] -m course_lib.pretrain", description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default=None, help="test, cpu (default), cpu-cifar, colab-t4 or full")
+    ap.add_argument("--method", default="vicreg", help="vicreg (default), barlow_twins, wmse, simclr, moco_v2")
+    ap.add_argument("--encoder", default=None, help="N1 or ResNet-18 (default: the preset's first encoder)")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override any Config setting (repeatable), e.g. -p pretrain_epochs=100")
+    ap.add_argument("--no-probe", action="store_true", help="skip the linear probe after training")
+    args = ap.parse_args(argv)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    try:
+        params = dict(parse_param(p) for p in args.param)
+        preset = args.preset or params.pop("preset", None)
+        if args.encoder:
+            params["encoder"] = args.encoder
+        cfg = resolve(preset, **params)
+        if args.method not in METHOD_NAMES:
+            raise CourseError(f"unknown method {args.method!r}: use one of {', '.join(METHOD_NAMES)}")
+        encoder = cfg.encoders[0]
+        world, cfg = distributed.start(cfg)
+    except CourseError as err:
+        if main_process:
+            print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        ecfg, a, b = data.budget(cfg, encoder, *_sets(cfg, world))
+        if world.is_main:
+            print(f"{args.method} + {encoder} on {a.name}: {world.size} process(es), global batch "
+                  f"{ecfg.batch_size} ({ecfg.batch_size // world.size} per process), {ecfg.pretrain_epochs} epochs, "
+                  f"sync_batchnorm={ecfg.sync_batchnorm if world.size > 1 else 'n/a'}", flush=True)
+        run = train.pretrain(ecfg, encoder, a, args.method, progress=world.is_main)
+        if world.is_main:
+            print(f"run folder: {run.run_dir} ({run.status}, {run.seconds:.0f} s of training)", flush=True)
+            if not args.no_probe:
+                _probe(run, ecfg, a, b, world)
+    except CourseError as err:
+        if world.is_main:
+            print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        distributed.stop()
+    return 0
+
+
+def _probe(run: train.Run, cfg, a, b, world: distributed.World) -> dict:
+    """The linear probe of the trained encoder on set A (and B), once; written to ``probe.json`` in the run folder."""
+    results = {"world_size": world.size, "epochs": run.epochs, "seconds": run.seconds, "status": run.status,
+               "probe_epochs": cfg.probe_epochs, "sets": {}}
+    for label, ds in (("A", a), ("B", b)):
+        if ds is None:
+            continue
+        acc = evaluate.linear_probe(run.encoder, ds, cfg)
+        results["sets"][label] = {"name": ds.name, "top1": acc["top1"], "top5": acc["top5"]}
+        print(f"linear probe on set {label} ({ds.name}): top-1 {acc['top1']:.1f} %, top-5 {acc['top5']:.1f} %",
+              flush=True)
+    tmp = run.run_dir / f"probe.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(results, indent=2))
+    os.replace(tmp, run.run_dir / "probe.json")
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())
