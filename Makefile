@@ -9,7 +9,7 @@ ARGS   ?=
 DATA   ?=
 NOTEBOOKS ?= notebooks
 
-.PHONY: report report-cifar test unit nbval notebooks colab env bench book clean
+.PHONY: report report-cifar studies test unit nbval notebooks colab env bench book clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ report: $(VENV)/.installed
 report-cifar: $(VENV)/.installed
 	@test -n "$(DATA)" || { echo "error: set DATA to the folder holding cifar10/ and tiny-imagenet-200/, e.g. make report-cifar DATA=~/data" >&2; exit 2; }
 	$(PY) -m course_lib.run --preset cpu-cifar -p data_root=$(DATA) $(ARGS)
+
+## Notebook 07's studies: one setting at a time, 3 seeds per point (digits: ~10 min on 2 cores). Updates only
+## report/studies.csv and figures/study_*; finished runs are reused, an interrupted grid resumes.
+## Real data: make studies ARGS="--preset cpu-cifar -p data_root=~/data" (hours; README).
+studies: $(VENV)/.installed
+	$(PY) -m course_lib.run --studies $(ARGS)
 
 ## Unit tests (with the lightly parity tests), then the committed notebooks under nbval (test preset).
 test: unit nbval

@@ -293,3 +293,80 @@ def plot_diagnostics(
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     return _finish(fig, title, path)
+
+
+def study_figure(rows, study, chance: float | None = None, path: Path | None = None) -> plt.Figure:
+    """One study of notebook 07: its linear-probe top-1 on A and B and the effective rank, mean ± std over seeds.
+
+    ``rows`` are the study's rows of :func:`course_lib.studies.run` (one per point and seed); ``study``
+    its :class:`~course_lib.studies.Study`. A "curve" puts the points on their numeric axis, "bars"
+    side by side; every seed is a small dot beside its mean, so two seeds that disagree are seen. A
+    "grid" (λ x μ) is a heat map of set A's mean top-1 with its std in each cell. The dashed line is chance.
+    """
+    labels = [p.label for p in study.points]
+    rows = rows[rows["point"].isin(labels)]
+    if study.kind == "grid":
+        return _study_grid(rows, study, path)
+    numeric = study.kind == "curve" and all(p.x is not None for p in study.points)
+    where = {p.label: (float(p.x) if numeric else i) for i, p in enumerate(study.points)}
+    fig, (ax, ax_rank) = plt.subplots(1, 2, figsize=(10.5, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    panels = [("top1_a", "set A", "C0", -0.08), ("top1_b", "set B", "C1", 0.08)]
+    for key, name, color, shift in panels:
+        if rows[key].isna().all():
+            continue
+        g = rows.groupby("point", sort=False)[key]
+        xs = np.array([where[p] for p in g.mean().index])
+        offset = 0.0 if numeric else shift
+        ax.errorbar(xs + offset, g.mean().values, yerr=g.std().fillna(0).values, marker="o", ms=5, capsize=3,
+                    lw=1.5 if numeric else 0, elinewidth=1.2, color=color, label=f"{name}, mean ± std")
+        ax.scatter([where[p] + offset for p in rows["point"]], rows[key], s=9, color=color, alpha=0.35, lw=0)
+    if chance is not None:
+        ax.axhline(chance, color="k", ls="--", lw=0.8, label="chance")
+    g = rows.groupby("point", sort=False)["effective_rank"]
+    ax_rank.errorbar([where[p] for p in g.mean().index], g.mean().values, yerr=g.std().fillna(0).values,
+                     marker="s", ms=4, capsize=3, lw=1.5 if numeric else 0, elinewidth=1.2, color="C2")
+    ax_rank.scatter([where[p] for p in rows["point"]], rows["effective_rank"], s=9, color="C2", alpha=0.35, lw=0)
+    ax.set_ylabel("linear probe top-1 (%)")
+    ax_rank.set_ylabel("effective rank of A's embeddings")
+    ax_rank.set_ylim(bottom=0)  # 1 = collapsed to a line: the axis starts where collapse would show
+    if not numeric:
+        for a in (ax, ax_rank):
+            a.set_xlim(-0.5, len(labels) - 0.5)
+    for a in (ax, ax_rank):
+        a.set_xlabel(study.axis)
+        a.grid(alpha=0.3)
+        if numeric and study.log_x:
+            a.set_xscale("log")
+        if numeric:
+            a.set_xticks([float(p.x) for p in study.points], [p.label for p in study.points], fontsize=8)
+            a.minorticks_off()
+        else:
+            a.set_xticks(range(len(labels)), labels, fontsize=8, rotation=12 if len(labels) > 3 else 0)
+    ax.legend(fontsize=7, frameon=False)
+    return _finish(fig, study.title, path)
+
+
+def _study_grid(rows, study, path: Path | None) -> plt.Figure:
+    lam = sorted({p.overrides["loss_weights"][0] for p in study.points})
+    mu = sorted({p.overrides["loss_weights"][1] for p in study.points})
+    mean = np.full((len(lam), len(mu)), np.nan)
+    std = np.full_like(mean, np.nan)
+    for p in study.points:
+        sub = rows[rows["point"] == p.label]["top1_a"]
+        if len(sub):
+            i, j = lam.index(p.overrides["loss_weights"][0]), mu.index(p.overrides["loss_weights"][1])
+            mean[i, j], std[i, j] = sub.mean(), sub.std() if len(sub) > 1 else 0.0
+    fig, ax = plt.subplots(figsize=(4.8, 3.9))
+    image = ax.imshow(mean, cmap="viridis", origin="lower", aspect="auto")
+    for i in range(len(lam)):
+        for j in range(len(mu)):
+            if not np.isnan(mean[i, j]):
+                light = mean[i, j] < np.nanmean(mean)
+                ax.text(j, i, f"{mean[i, j]:.1f}\n± {std[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if light else "black")
+    ax.set_xticks(range(len(mu)), [f"{m:g}" for m in mu])
+    ax.set_yticks(range(len(lam)), [f"{v:g}" for v in lam])
+    ax.set_xlabel("μ (variance weight)")
+    ax.set_ylabel("λ (invariance weight)")
+    fig.colorbar(image, ax=ax, label="set A linear probe top-1 (%)")
+    return _finish(fig, study.title, path)

@@ -3,6 +3,7 @@
     python -m course_lib.run                       # the cpu preset (what `make report` does)
     python -m course_lib.run --preset test         # seconds, for a smoke run
     python -m course_lib.run -p encoder=N1 -p pretrain_epochs=50 -p dataset_a=imagefolder -p data_root=~/cifar
+    python -m course_lib.run --studies             # notebook 07's grids -> report/studies.csv (what `make studies` does)
 
 Executed copies go to ``build/<preset>/notebooks/``; the tables and figures are
 built in ``build/<preset>/`` and copied over ``report/`` and ``figures/`` only when
@@ -20,6 +21,9 @@ from .config import DIGITS_PRESETS, PRESETS, parse_param, project_root, resolve
 from .errors import CourseError
 
 #: The knobs every notebook's ``parameters`` cell names; other settings travel in ``settings``.
+#: The notebook whose grids ``--studies`` trains (``make studies``).
+STUDIES_NOTEBOOK = "07_"
+
 KNOBS = ("preset", "data_root", "dataset_a", "dataset_b", "encoder", "pretrain_epochs", "probe_epochs",
          "batch_size", "seed", "device", "out_dir")
 
@@ -48,6 +52,15 @@ def _promote(src: Path, dst: Path, keep: tuple[str, ...] = ()) -> None:
         dst.rename(old)
     tmp.rename(dst)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _promote_files(src: Path, dst: Path, names: list[str]) -> None:
+    """Copy the files ``names`` from ``src`` over ``dst`` one by one (each replaced atomically)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        tmp = dst / f".{name}.new"
+        shutil.copyfile(src / name, tmp)
+        tmp.replace(dst / name)
 
 
 def store_outputs(notebooks: list[Path]) -> None:
@@ -90,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="override a knob or any Config setting (repeatable)")
     ap.add_argument("--only", nargs="*", default=None, help="run only notebooks whose name contains one of these")
     ap.add_argument("--no-promote", action="store_true", help="leave report/ and figures/ alone")
+    ap.add_argument("--studies", action="store_true",
+                    help="train notebook 07's study grids and update only report/studies.csv and figures/study_*")
     ap.add_argument("--store-outputs", action="store_true",
                     help="re-execute notebooks/ in place with the test preset (the outputs nbval compares)")
     args = ap.parse_args(argv)
@@ -121,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if k not in KNOBS}
     parameters = {"preset": cfg.preset, **knobs, "settings": settings, "out_dir": str(out)}
     notebooks = notebook_list(root / "notebooks")
+    if args.studies:
+        notebooks = [nb for nb in notebooks if nb.name.startswith(STUDIES_NOTEBOOK)]
     if args.only:
         notebooks = [nb for nb in notebooks if any(s in nb.name for s in args.only)]
     print(f"preset {cfg.preset}: {len(notebooks)} notebooks -> {out}")
@@ -131,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(notebooks)}] {nb.name} ...", end=" ", flush=True)
         executed = out / "notebooks" / nb.name
         try:
-            pm.execute_notebook(str(nb), str(executed), parameters=parameters, cwd=str(nb.parent),
+            # notebook 07 trains its grids only under --studies; `make report` draws it from the committed table
+            extra = {"run_grid": bool(args.studies)} if nb.name.startswith(STUDIES_NOTEBOOK) else {}
+            pm.execute_notebook(str(nb), str(executed), parameters={**parameters, **extra}, cwd=str(nb.parent),
                                 progress_bar=False, kernel_name="python3")
         except pm.PapermillExecutionError as err:
             print("failed")
@@ -144,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     if (out / "report").is_dir():  # wall times of this run beside its tables (not compared by any test)
         (out / "report" / "timings.csv").write_text(
             "notebook,seconds\n" + "".join(f"{t['notebook']},{t['seconds']}\n" for t in timings))
+    if args.studies and not args.no_promote:
+        sub = cfg.report_folder
+        _promote_files(out / "report", root / "report" / sub, ["studies.csv"])
+        _promote_files(out / "figures", root / "figures" / sub, sorted(p.name for p in (out / "figures").glob("study_*")))
+        print(f"{Path('report', sub, 'studies.csv')} and {Path('figures', sub)}/study_* updated "
+              f"({timings[-1]['seconds'] / 60:.1f} min in all)")
+        return 0
     if not args.no_promote and not args.only:
         others = tuple(p for p in PRESETS if p not in DIGITS_PRESETS)
         sub = cfg.report_folder  # "" for the digits' report: report/ itself

@@ -142,7 +142,7 @@ def fit(
     generators = generators or {}
     settings = _jsonable(settings)
     layout = {"world_size": world.size, **(layout or {})} if world.size > 1 else {"world_size": 1}
-    run_dir = cfg.runs_path / f"{name}-{_hash(settings)}"
+    run_dir = run_folder(cfg, name, settings)
     ckpt_path = run_dir / CHECKPOINT
     if world.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +181,7 @@ def fit(
         epoch_metrics = ckpt.get("epoch_metrics", [])
         status = "loaded" if finished else "resumed"
         del ckpt
-    say = tqdm.write if world.is_main else (lambda text: None)
+    say = tqdm.write if world.is_main and progress else (lambda text: None)
     if status == "loaded":  # a finished run: nothing to train, say so
         say(f"{name}: loaded the finished run {run_dir.name} ({start_epoch} epochs)")
     elif status == "resumed":
@@ -292,6 +292,16 @@ def _describe(layout: dict) -> str:
     return f"{n} processes (sync_batchnorm={layout.get('sync_batchnorm', '?')!r})"
 
 
+def run_folder(cfg: Config, name: str, settings: dict) -> Path:
+    """Where :func:`fit` keeps the run ``name`` with these ``settings``: ``runs/<name>-<fingerprint>/``."""
+    return cfg.runs_path / f"{name}-{_hash(_jsonable(settings))}"
+
+
+def snapshot_path(run_dir: Path, epoch: int) -> Path:
+    """The encoder's weights after ``epoch``, kept by :func:`pretrain`'s ``keep_epochs``."""
+    return Path(run_dir) / "snapshots" / f"encoder-epoch{epoch:04d}.pt"
+
+
 def _hash(settings: dict) -> str:
     import hashlib
 
@@ -330,7 +340,7 @@ def pretrain_scheduler(optimizer: torch.optim.Optimizer, cfg: Config) -> torch.o
 
 
 def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "vicreg",
-             progress: bool = True) -> Run:
+             progress: bool = True, keep_epochs: tuple[int, ...] = ()) -> Run:
     """Pretrain ``encoder_name`` with an SSL ``method`` on ``data``'s training images, labels unused (Adam).
 
     The same loop for every method of :mod:`course_lib.methods`: two augmented views
@@ -338,6 +348,11 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     ``cfg.monitor_every`` epochs (0 = never) the encoder embeds ``data``'s train and
     test splits (eval mode, no grad; the labels are used only here) and the
     diagnostics of :mod:`course_lib.diagnostics` land in ``run.epoch_metrics``.
+
+    ``keep_epochs``: after each of these epochs the encoder's weights are kept in the run folder
+    (:func:`snapshot_path`; rank 0). With the constant learning rate (the coursework's Adam) the
+    first ``E`` epochs of a longer run *are* the ``E``-epoch run (same seed, same batches, same views),
+    so one run gives a whole curve over epochs (notebook 07). They do not change the run's fingerprint.
 
     Under torchrun (:mod:`course_lib.pretrain`) each process trains on its shard of every
     global batch of ``cfg.batch_size`` pairs, with its own augmentation stream; the model is
@@ -383,12 +398,24 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     if cfg.pretrain_schedule != "constant":
         settings.update(schedule=cfg.pretrain_schedule, warmup_epochs=cfg.pretrain_warmup_epochs)
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
+    name = f"{method}-{encoder_name}"
+    on_epoch_end = monitor(encoder, data, cfg) if world.is_main else None
+    keep = set(keep_epochs) if world.is_main else set()
+    if keep:
+        folder, measure_epoch = run_folder(cfg, name, settings), on_epoch_end
+
+        def on_epoch_end(epoch: int) -> dict[str, float]:
+            if epoch in keep:
+                path = snapshot_path(folder, epoch)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _atomic_save({k: v.detach().cpu() for k, v in encoder.state_dict().items()}, path)
+            return measure_epoch(epoch) if measure_epoch is not None else {}
+
     run = fit(
-        f"{method}-{encoder_name}", settings, {"method": model}, optimizer,
+        name, settings, {"method": model}, optimizer,
         pretrain_scheduler(optimizer, cfg), cfg.pretrain_epochs,
         step, len(data.y_train), cfg, scaler, progress, {"augment": aug_gen}, after_step=model.after_step,
-        on_epoch_end=monitor(encoder, data, cfg) if world.is_main else None,
-        world=world, layout={"sync_batchnorm": cfg.sync_batchnorm},
+        on_epoch_end=on_epoch_end, world=world, layout={"sync_batchnorm": cfg.sync_batchnorm},
     )
     run.modules["encoder"] = encoder
     return run

@@ -25,6 +25,7 @@ LAYERS = [
     {"diagnostics"},
     {"train"},  # the training loop
     {"evaluate"},
+    {"studies"},  # notebook 07's grids: many trainings and evaluations
     {"plots", "report"},
     {"run", "colab", "pretrain", "__init__"},  # entry points
 ]
