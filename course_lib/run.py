@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     import papermill as pm
 
     out = cfg.out_path
+    if args.studies and "out_dir" not in params:  # build/<preset>-studies/: make report's build/<preset>/ stays whole
+        out = out.with_name(out.name + "-studies")
     if out.resolve() in (root.resolve(), (root / "report").resolve(), (root / "figures").resolve()):
         print(f"error: out_dir {str(out)!r} is where the promoted report lives: pick an empty working folder, "
               "e.g. -p out_dir=build/mine", file=sys.stderr)
