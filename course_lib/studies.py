@@ -221,7 +221,8 @@ def run(cfg: Config, a: ImageDataset, b: ImageDataset | None, only: tuple[str, .
         else:
             for point in study.points:
                 rows += _rows_for_point(study, point, cfg, seed, a, b, encoder_name, progress=False)
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    # rounded as saved, so that figures drawn now and from the saved table are the same files
+    df = pd.DataFrame(rows, columns=list(COLUMNS)).round(3)
     df.attrs["wall_seconds"] = time.perf_counter() - t0
     return df
 
