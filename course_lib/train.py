@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .augment import build_views
 from .config import Config
 from .data import ImageDataset, batches
-from . import distributed
 from .diagnostics import monitor
 from .distributed import SINGLE, World
 from .errors import CourseError
