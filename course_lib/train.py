@@ -39,6 +39,9 @@ __all__ = ["Run", "fit", "pretrain", "pretrain_vicreg", "train_supervised", "tra
            "weights_fingerprint"]
 
 CHECKPOINT = "checkpoint.pt"
+#: A loss this many times its first value (or 1, if larger) means a diverged run: fit stops with a message.
+#: Every loss here starts near its largest honest value (VICReg ~40, Barlow Twins ~D, cross-entropy ~ln K).
+DIVERGED = 1e4
 #: Process r of a torchrun job seeds its augmentations with seed + 1 + r * this (rank 0: a single process's seed).
 AUGMENT_SEED_STRIDE = 1000
 
@@ -222,6 +225,12 @@ def fit(
             raise CourseError(
                 f"{name}: the loss became NaN/inf in epoch {epoch + 1}; lower the learning rate "
                 "or use precision='fp32' (the last good checkpoint is kept)"
+            )
+        first, worst = abs((history or rows)[0]["loss"]), max(r["loss"] for r in rows)
+        if worst > DIVERGED * max(1.0, first):
+            raise CourseError(
+                f"{name}: the loss grew from {first:.3g} to {worst:.3g} by epoch {epoch + 1}: the run diverged; "
+                "lower the learning rate (the last good checkpoint is kept)"
             )
         history += rows
         seconds += time.perf_counter() - t0

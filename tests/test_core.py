@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from course_lib import CourseError, resolve
+from course_lib.config import with_overrides
 from course_lib import data, evaluate, models, report, runtime, train
 from course_lib.losses import covariance, invariance, variance, vicreg_loss
 
@@ -346,6 +347,17 @@ def test_a_checkpoint_with_other_settings_is_refused(tmp_path):
     ckpt = run.run_dir / train.CHECKPOINT
     with pytest.raises(CourseError, match="other settings"):
         train.load_checkpoint(ckpt, {"method": "vicreg", "lr": 123})
+
+
+def test_a_diverging_run_stops_with_the_fix_instead_of_finishing(tmp_path):
+    # SGD at lr 2.0 on the supervised baseline: the loss goes from ~1.6 to ~1e21 within two epochs
+    cfg = resolve("test", device="cpu", runs_dir=str(tmp_path), supervised_lr=2.0, supervised_epochs=4)
+    with pytest.raises(CourseError, match=r"grew from 1\.\d+ to .* the run diverged; lower the learning rate"):
+        train.train_supervised(cfg, "N1", data.load_dataset("digits-scattered-a"), progress=False)
+    assert not list(tmp_path.glob("*/metrics.json"))  # no finished run to be reused later
+    ok = train.train_supervised(with_overrides(cfg, supervised_lr=0.05, supervised_epochs=2), "N1",
+                                data.load_dataset("digits-scattered-a"), progress=False)
+    assert max(r["loss"] for r in ok.history) < train.DIVERGED * ok.history[0]["loss"]
 
 
 def test_finetuning_a_retrained_encoder_never_reuses_the_old_run(tmp_path):
