@@ -90,9 +90,7 @@ def _probe(run: train.Run, cfg, a, b, world: distributed.World) -> dict:
         results["sets"][label] = {"name": ds.name, "top1": acc["top1"], "top5": acc["top5"]}
         print(f"linear probe on set {label} ({ds.name}): top-1 {acc['top1']:.1f} %, top-5 {acc['top5']:.1f} %",
               flush=True)
-    tmp = run.run_dir / f"probe.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(results, indent=2))
-    os.replace(tmp, run.run_dir / "probe.json")
+    train.write_text_atomically(run.run_dir / "probe.json", json.dumps(results, indent=2))
     return results
 
 

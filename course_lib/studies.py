@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from .evaluate import linear_probe
 from .images import ImageDataset
 from .models import build_encoder
 from .runtime import to_device
-from .train import data_fingerprint, pretrain, snapshot_path
+from .train import data_fingerprint, pretrain, snapshot_path, write_text_atomically
 
 #: The seeds of every point (the test preset's smoke grid uses the first two).
 SEEDS = (0, 1, 2)
@@ -139,9 +138,7 @@ def _cached(run_dir: Path, key: str, compute) -> dict:
     found = json.loads(path.read_text()) if path.exists() else {}
     if key not in found:
         found[key] = compute()
-        tmp = path.with_name(f"probes.json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(found, indent=1))
-        os.replace(tmp, path)
+        write_text_atomically(path, json.dumps(found, indent=1))
     return found[key]
 
 
@@ -250,10 +247,7 @@ def table_path(cfg: Config, root: Path | None = None) -> Path:
 def save(df: pd.DataFrame, path: Path) -> Path:
     """Write the table (rounded, atomically) and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    df.round(3).to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomically(path, df.round(3).to_csv(index=False))
 
 
 def find_table(cfg: Config, root: Path | None = None) -> tuple[Path, pd.DataFrame]:

@@ -91,6 +91,15 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` the way checkpoints are written: a per-process temporary file, then a rename."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
 def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d, default=str))
 

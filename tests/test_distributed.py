@@ -31,10 +31,14 @@ GRAD_TOL = 1e-4  # max |grad_2 - grad_1| / max |grad_1|, over every parameter te
 STATE_ATOL = 1e-5  # parameters after a step, MoCo's queue
 
 
-def torchrun(*args: str, nproc: int = 2, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, **popen)
+def _launch(*args: str, nproc: int = 2) -> dict:
+    """How the tests start a torchrun job: the command line, the folder and the environment."""
+    return {"args": [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args],
+            "cwd": ROOT, "env": {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}}
+
+
+def torchrun(*args: str, nproc: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(**_launch(*args, nproc=nproc), capture_output=True, text=True, timeout=timeout)
 
 
 # --------------------------------------------------------------------------- pieces, in one process
@@ -215,10 +219,8 @@ def _checkpoint_epoch(path: Path) -> int:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds torchrun's workers through Linux's /proc")
 def test_a_job_killed_mid_epoch_resumes_where_it_stopped(two_process_run, tmp_path):
     reference_dir = two_process_run[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "course_lib.pretrain", *_settings(tmp_path), "--no-probe"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    job = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(**_launch("-m", "course_lib.pretrain", *_settings(tmp_path), "--no-probe"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = tmp_path / reference_dir.name / train.CHECKPOINT
     deadline, seen, stamp = time.time() + 240, 0, None
     while seen < 3 and time.time() < deadline and job.poll() is None:
