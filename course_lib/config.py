@@ -19,7 +19,9 @@ from .errors import CourseError
 # The names a setting may take. The modules that implement them import this one, never the reverse
 # (config is the bottom layer), so each registry's keys are listed here too; tests/test_layers.py keeps
 # each list equal to its registry: models.ENCODERS, data.DATASETS, methods.METHODS.
-ENCODER_NAMES = ("N1", "ResNet-18")
+ENCODER_NAMES = ("N1", "N2", "ResNet-18")
+#: The encoders of a preset that names none: N1 and the literature's CIFAR ResNet-18 (the coursework preset: N1, N2).
+DEFAULT_ENCODERS = ("N1", "ResNet-18")
 DATASET_NAMES = ("digits", "digits-a", "digits-b", "digits-scattered", "digits-scattered-a", "digits-scattered-b",
                  "cifar10", "tiny-imagenet", "imagefolder")
 METHOD_NAMES = ("vicreg", "barlow_twins", "wmse", "simclr", "moco_v2", "invariance_only")
@@ -36,7 +38,7 @@ class Config:
     data_root: str | None = None  # folder holding the datasets (see course_lib.data)
     download: bool = False  # fetch missing datasets (needs network)
     image_size: int | None = None  # side of the network's input, pixels; None: set A's own (B is resized to it)
-    encoders: tuple[str, ...] = ENCODER_NAMES
+    encoders: tuple[str, ...] = DEFAULT_ENCODERS
     seed: int = 0
     device: str = "auto"  # "auto" = cuda if available, else cpu
     precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (autocast dtype)
@@ -50,6 +52,9 @@ class Config:
     pretrain_weight_decay: float = 1e-6
     pretrain_schedule: str = "constant"  # "constant" (the coursework) | "cosine" (linear warm-up, then cosine to 0)
     pretrain_warmup_epochs: int = 10  # warm-up of the "cosine" schedule
+    # epoch counts read off one VICReg run (constant lr only): it trains to max(pretrain_epochs, *epochs_study)
+    # epochs and keeps the encoder after each count; the tables use the encoder after pretrain_epochs
+    epochs_study: tuple[int, ...] = ()
     projector: tuple[int, ...] = (1024, 1024, 1024)
     augmentation: str = "crop-flip"  # "crop-flip" (the coursework) | "ssl" (VICReg's ImageNet views) | "ssl-cifar"
     crop_scale: tuple[float, float] = (0.08, 1.0)
@@ -116,6 +121,11 @@ class Config:
         return with_overrides(self, **changes) if changes else self
 
     @property
+    def pretrain_total_epochs(self) -> int:
+        """Epochs the VICReg run trains: ``pretrain_epochs``, or the largest count of ``epochs_study``."""
+        return max((self.pretrain_epochs, *self.epochs_study))
+
+    @property
     def report_folder(self) -> str:
         """Where ``make report`` puts this run's tables and figures, under ``report/`` and ``figures/``:
         the embedded digits' presets at the top, any other preset in a folder of its own name."""
@@ -179,6 +189,20 @@ PRESETS: dict[str, dict] = {
         comparison_images=10_000, comparison_epochs=3, collapse_epochs=3, moco_queue=4096,
         encoder_overrides={"ResNet-18": dict(train_images=4_000, pretrain_epochs=2, supervised_epochs=2,
                                              monitor_every=0, label_fractions=())},
+    ),
+    # The coursework's own budget on 2 CPU cores (`make coursework DATA=...`, about 5 h, resumable): N1 and N2 (the
+    # coursework's ResNet-18, max-pool kept) on all 50,000 CIFAR-10 training images, VICReg with its recipe
+    # (RandomResizedCrop(32) + flip, 25/25/1, Adam at a constant lr, batch 256) kept at 20, 30 and 40 epochs (its
+    # epochs study; the tables use 30, its choice), supervised 30 epochs, linear probe 20 epochs, fine-tuning
+    # with 1 % and 10 % of A's and B's labels on a step budget, Tiny ImageNet's whole training split.
+    # N2's 40-epoch point is cut to fit 5 h (one N2 VICReg epoch is ~5 min here, N1's ~0.7).
+    "coursework": dict(
+        dataset_a="cifar10", dataset_b="tiny-imagenet", image_size=None, batch_size=256, encoders=("N1", "N2"),
+        pretrain_epochs=30, epochs_study=(20, 30, 40), supervised_epochs=30, probe_epochs=20,
+        projector=(1024, 1024, 1024), augmentation="crop-flip", crop_scale=(0.08, 1.0),
+        tsne_points=2000, monitor_every=2, checkpoint_every_s=0,
+        comparison_images=10_000, comparison_epochs=3, collapse_epochs=3, moco_queue=4096,
+        encoder_overrides={"N2": dict(epochs_study=(20, 30), monitor_every=5)},
     ),
     # The coursework's protocol on a Colab T4: CIFAR-10 -> Tiny ImageNet (resized to 32 px), its
     # epochs (VICReg 30, supervised 30, probe 20), batch 256, projector 3 x 1024, crop + flip.
@@ -269,8 +293,8 @@ def resolve(preset: str | None = None, **overrides) -> Config:
     values.update(overrides)
     if "dataset_b" in values and str(values["dataset_b"]).lower() in ("", "none"):  # "none" switches B off
         values["dataset_b"] = None
-    values["encoders"] = _normalise_encoders(values.get("encoders", ENCODER_NAMES))
-    for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods"):
+    values["encoders"] = _normalise_encoders(values.get("encoders", DEFAULT_ENCODERS))
+    for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods", "epochs_study"):
         if key in values:
             values[key] = _as_tuple(key, values[key])
     overrides_by_encoder = values.get("encoder_overrides") or {}
@@ -283,7 +307,7 @@ def resolve(preset: str | None = None, **overrides) -> Config:
         if bad:
             raise CourseError(f"encoder_overrides[{enc!r}] sets {', '.join(sorted(bad))}: only per-run settings "
                               "such as pretrain_epochs or train_images can differ per encoder")
-        for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods"):
+        for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods", "epochs_study"):
             if key in changes:
                 changes[key] = _as_tuple(key, changes[key])
     if "comparison_encoder" in values:
@@ -323,6 +347,11 @@ def _check(cfg: Config) -> None:
             raise CourseError(f"{key} must be at least 1, got {getattr(cfg, key)}")
     if cfg.pretrain_schedule not in ("constant", "cosine"):
         raise CourseError(f"unknown pretrain_schedule {cfg.pretrain_schedule!r}: use constant or cosine")
+    if cfg.epochs_study and not all(isinstance(e, int) and e >= 1 for e in cfg.epochs_study):
+        raise CourseError(f"epochs_study must list whole epoch counts >= 1, e.g. (20, 30, 40): got {cfg.epochs_study}")
+    if cfg.epochs_study and cfg.pretrain_schedule != "constant":
+        raise CourseError("epochs_study reads shorter runs off one long run, which holds only at a constant learning "
+                          "rate: set pretrain_schedule='constant' or epochs_study=()")
     if not all(0 < f <= 1 for f in cfg.label_fractions):
         raise CourseError(f"label_fractions must lie in (0, 1], got {cfg.label_fractions}")
     unknown = [m for m in cfg.methods if m not in METHOD_NAMES]

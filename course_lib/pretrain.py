@@ -1,6 +1,7 @@
 """Pretrain one encoder with one SSL method, in one process or many: the entry point for torchrun.
 
     python -m course_lib.pretrain --preset cpu --method vicreg --encoder N1       # one process
+    python -m course_lib.pretrain --preset coursework --method supervised --encoder N2 -p data_root=~/data
     torchrun --nproc_per_node=4 -m course_lib.pretrain --preset full --encoder ResNet-18 -p data_root=~/data
     torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 \\
         -m course_lib.pretrain --preset full --encoder ResNet-18 -p data_root=~/data     # two nodes (README)
@@ -38,7 +39,8 @@ def _sets(cfg, world: distributed.World):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="torchrun [...] -m course_lib.pretrain", description=__doc__.split("\n")[0])
     ap.add_argument("--preset", default=None, help="test, cpu (default), cpu-cifar, colab-t4 or full")
-    ap.add_argument("--method", default="vicreg", help="vicreg (default), barlow_twins, wmse, simclr, moco_v2")
+    ap.add_argument("--method", default="vicreg",
+                    help="vicreg (default), barlow_twins, wmse, simclr, moco_v2; or supervised (notebook 01's baseline)")
     ap.add_argument("--encoder", default=None, help="N1 or ResNet-18 (default: the preset's first encoder)")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                     help="override any Config setting (repeatable), e.g. -p pretrain_epochs=100")
@@ -51,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.encoder:
             params["encoder"] = args.encoder
         cfg = resolve(preset, **params)
-        if args.method not in METHOD_NAMES:
-            raise CourseError(f"unknown method {args.method!r}: use one of {', '.join(METHOD_NAMES)}")
+        if args.method not in (*METHOD_NAMES, "supervised"):
+            raise CourseError(f"unknown method {args.method!r}: use one of {', '.join(METHOD_NAMES)} or supervised")
         encoder = cfg.encoders[0]
         world, cfg = distributed.start(cfg)
     except CourseError as err:
@@ -63,8 +65,17 @@ def main(argv: list[str] | None = None) -> int:
         ecfg, a, b = data.budget(cfg, encoder, *_sets(cfg, world))
         if world.is_main:
             print(f"{args.method} + {encoder} on {a.name}: {world.size} process(es), global batch "
-                  f"{ecfg.batch_size} ({ecfg.batch_size // world.size} per process), {ecfg.pretrain_epochs} epochs, "
-                  f"sync_batchnorm={ecfg.sync_batchnorm if world.size > 1 else 'n/a'}", flush=True)
+                  f"{ecfg.batch_size} ({ecfg.batch_size // world.size} per process), "
+                  + (f"{ecfg.supervised_epochs} epochs, " if args.method == "supervised" else
+                     f"{ecfg.pretrain_total_epochs} epochs (encoders kept after {', '.join(map(str, ecfg.epochs_study))}), "
+                     if ecfg.epochs_study else f"{ecfg.pretrain_epochs} epochs, ")
+                  + f"sync_batchnorm={ecfg.sync_batchnorm if world.size > 1 else 'n/a'}", flush=True)
+        if args.method == "supervised":  # notebook 01's baseline, so that a batch job can train it ahead
+            if world.size > 1:
+                raise CourseError("the supervised baseline trains in one process: start it without torchrun")
+            run = train.train_supervised(ecfg, encoder, a, progress=True)
+            print(f"run folder: {run.run_dir} ({run.status}, {run.seconds:.0f} s of training)", flush=True)
+            return 0
         run = train.pretrain(ecfg, encoder, a, args.method, progress=world.is_main)
         if world.is_main:
             print(f"run folder: {run.run_dir} ({run.status}, {run.seconds:.0f} s of training)", flush=True)

@@ -35,7 +35,7 @@ from .models import ENCODER_REVISIONS, build_encoder
 from .runtime import autocast, memory_format, random_encoder, to_device
 
 __all__ = ["Run", "fit", "pretrain", "pretrain_vicreg", "train_supervised", "train_classifier", "Classifier",
-           "random_encoder", "autocast", "pretrain_scheduler", "load_checkpoint", "data_fingerprint",
+           "random_encoder", "autocast", "pretrain_scheduler", "snapshot_encoder", "load_checkpoint", "data_fingerprint",
            "weights_fingerprint"]
 
 CHECKPOINT = "checkpoint.pt"
@@ -58,6 +58,7 @@ class Run:
     run_dir: Path
     status: str  # "trained", "resumed" or "loaded"
     epoch_metrics: list[dict[str, float]] = field(default_factory=list)  # fit's on_epoch_end records, with "epoch"
+    encoder_epoch: int | None = None  # the epoch whose encoder ``modules["encoder"]`` holds, when not the last
 
     @property
     def encoder(self) -> nn.Module:
@@ -367,6 +368,10 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     test splits (eval mode, no grad; the labels are used only here) and the
     diagnostics of :mod:`course_lib.diagnostics` land in ``run.epoch_metrics``.
 
+    ``cfg.epochs_study`` (constant lr only): the run trains to ``cfg.pretrain_total_epochs`` and keeps the
+    encoder after each count; the returned run's encoder is the one after ``cfg.pretrain_epochs``
+    (``run.encoder_epoch``), and :func:`snapshot_encoder` gives the others.
+
     ``keep_epochs``: after each of these epochs the encoder's weights are kept in the run folder
     (:func:`snapshot_path`; rank 0). With the constant learning rate (the coursework's Adam) the
     first ``E`` epochs of a longer run *are* the ``E``-epoch run (same seed, same batches, same views),
@@ -401,10 +406,13 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
         with autocast(cfg):
             return forward(x_a.contiguous(memory_format=memory), x_b.contiguous(memory_format=memory))
 
+    total = cfg.pretrain_total_epochs
+    if total > cfg.pretrain_epochs:
+        keep_epochs = (*keep_epochs, cfg.pretrain_epochs, *cfg.epochs_study)
     settings = {
         "method": method,
         **_common_settings(cfg, data, encoder_name),
-        "epochs": cfg.pretrain_epochs,
+        "epochs": total,
         "lr": cfg.pretrain_lr,
         "weight_decay": cfg.pretrain_weight_decay,
         "augmentation": cfg.augmentation,
@@ -418,7 +426,7 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
     name = f"{method}-{encoder_name}"
     on_epoch_end = monitor(encoder, data, cfg) if world.is_main else None
-    keep = set(keep_epochs) if world.is_main else set()
+    keep = set(keep_epochs) | set(cfg.epochs_study) if world.is_main else set()
     if keep:
         folder, measure_epoch = run_folder(cfg, name, settings), on_epoch_end
 
@@ -431,12 +439,29 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
 
     run = fit(
         name, settings, {"method": model}, optimizer,
-        pretrain_scheduler(optimizer, cfg), cfg.pretrain_epochs,
+        pretrain_scheduler(optimizer, cfg), total,
         step, len(data.y_train), cfg, scaler, progress, {"augment": aug_gen}, after_step=model.after_step,
         on_epoch_end=on_epoch_end, world=world, layout={"sync_batchnorm": cfg.sync_batchnorm},
     )
     run.modules["encoder"] = encoder
+    if total > cfg.pretrain_epochs:  # the tables' encoder is the one after pretrain_epochs: the shorter run
+        encoder.load_state_dict(torch.load(snapshot_path(run.run_dir, cfg.pretrain_epochs), map_location="cpu",
+                                           weights_only=True))
+        run.encoder_epoch = cfg.pretrain_epochs
     return run
+
+
+def snapshot_encoder(run: Run, epoch: int, cfg: Config) -> nn.Module:
+    """A copy of ``run``'s encoder with the weights kept after ``epoch`` (``keep_epochs``, ``epochs_study``)."""
+    import copy
+
+    path = snapshot_path(run.run_dir, epoch)
+    if not path.is_file():
+        raise CourseError(f"{run.name}: no encoder kept after epoch {epoch} in {run.run_dir}: add {epoch} to "
+                          "epochs_study (or keep_epochs) and train the run again")
+    encoder = copy.deepcopy(run.encoder)
+    encoder.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return to_device(encoder, cfg).eval()
 
 
 def pretrain_vicreg(cfg: Config, encoder_name: str, data: ImageDataset, progress: bool = True) -> Run:
