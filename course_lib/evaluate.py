@@ -7,6 +7,7 @@ by construction, and the report says so.
 from __future__ import annotations
 
 import copy
+import math
 import time
 
 import torch
@@ -15,11 +16,47 @@ from torch import nn
 
 from .config import Config
 from .data import ImageDataset, balanced_subset, batches
-from .diagnostics import effective_rank
+from .diagnostics import effective_rank, knn_accuracy
 from .runtime import embed, predict, topk_accuracy
 from .train import Classifier, data_fingerprint, train_classifier, weights_fingerprint
 
-__all__ = ["embed", "predict", "topk_accuracy", "linear_probe", "finetune", "evaluate_classifier"]
+__all__ = ["embed", "predict", "topk_accuracy", "fit_linear_head", "linear_probe", "labelled_subset",
+           "probe_initialized", "semi_supervised", "finetune", "evaluate_classifier"]
+
+
+def fit_linear_head(f_train: torch.Tensor, y_train: torch.Tensor, num_classes: int, cfg: Config,
+                    epochs: int | None = None, lr: float | None = None,
+                    batch_size: int | None = None) -> nn.Linear:
+    """A linear classifier on frozen embeddings: the probe's few lines (notebook 04).
+
+    The embeddings are standardized with their own per-dimension mean and std (a fixed affine map, so the
+    classifier is still linear in the embedding) so that one SGD learning rate suits every encoder; the
+    returned head folds that map back in and takes the raw embeddings. SGD with momentum 0.9, weight
+    decay 1e-4, cosine decay over ``epochs`` (``cfg.probe_epochs``), cross-entropy, batch ``cfg.batch_size``
+    (at most the number of examples).
+    """
+    epochs = epochs or cfg.probe_epochs
+    mean, std = f_train.mean(0), f_train.std(0).nan_to_num(0.0) + 1e-6
+    z = (f_train - mean) / std
+    y = y_train.to(z.device)
+    g = torch.Generator().manual_seed(cfg.seed)
+    head = nn.Linear(z.shape[1], num_classes).to(z.device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        head.reset_parameters()
+    opt = torch.optim.SGD(head.parameters(), lr=lr or cfg.probe_lr, momentum=0.9, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    for _ in range(epochs):
+        for idx in batches(len(y), min(batch_size or cfg.batch_size, len(y)), g, z.device, drop_last=False):
+            loss = F.cross_entropy(head(z[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sched.step()
+    with torch.no_grad():  # W (f - mean) / std + b  =  (W / std) f + (b - (W / std) mean)
+        head.weight.div_(std)
+        head.bias.sub_(head.weight @ mean)
+    return head
 
 
 def linear_probe(
@@ -33,76 +70,114 @@ def linear_probe(
     """Train a linear classifier on frozen embeddings of ``data``'s train split; test on its test split.
 
     ``with_rank`` adds the ``effective_rank`` of the training embeddings (before standardizing),
-    from the embeddings the probe computes anyway.
-
-    The embeddings are computed once. They are standardized with the training
-    split's per-dimension mean and std (a fixed affine map, so the classifier is
-    still linear in the embedding) so that one SGD learning rate suits every
-    encoder. SGD with momentum 0.9 and cosine decay, cross-entropy.
+    from the embeddings the probe computes anyway. The embeddings are computed once;
+    the classifier is :func:`fit_linear_head`.
     """
     t0 = time.perf_counter()
     epochs = epochs or cfg.probe_epochs
     f_train, f_test = embed(encoder, data.x_train, cfg), embed(encoder, data.x_test, cfg)
     rank = {"effective_rank": effective_rank(f_train)} if with_rank else {}
-    mean, std = f_train.mean(0), f_train.std(0) + 1e-6
-    f_train, f_test = (f_train - mean) / std, (f_test - mean) / std
-    y_train, y_test = data.y_train.to(f_train.device), data.y_test.to(f_train.device)
-    g = torch.Generator().manual_seed(cfg.seed)
-    head = nn.Linear(f_train.shape[1], data.num_classes).to(f_train.device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        head.reset_parameters()
-    opt = torch.optim.SGD(head.parameters(), lr=lr or cfg.probe_lr, momentum=0.9, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    for _ in range(epochs):
-        for idx in batches(len(y_train), cfg.batch_size, g, f_train.device, drop_last=False):
-            loss = F.cross_entropy(head(f_train[idx]), y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        sched.step()
+    head = fit_linear_head(f_train, data.y_train, data.num_classes, cfg, epochs, lr)
     with torch.no_grad():
-        acc = topk_accuracy(head(f_test), y_test)
+        acc = topk_accuracy(head(f_test), data.y_test.to(f_test.device))
     return {**acc, **rank, "epochs": epochs, "seconds": time.perf_counter() - t0}
 
 
-def finetune(
+def labelled_subset(data: ImageDataset, fraction: float, seed: int) -> torch.Tensor:
+    """The labelled images of the semi-supervised protocol: ``fraction`` of each class of the *official*
+    training split (class-balanced, seeded): CIFAR-10 1 % = 50 per class, Tiny ImageNet 1 % = 5 per class."""
+    return balanced_subset(data.y_train, fraction, seed).to(data.y_train.device)
+
+
+def finetune_batch(labels: int, cfg: Config) -> int:
+    """The fine-tuning batch: ``cfg.batch_size``, but never more than the labelled images."""
+    return min(cfg.batch_size, labels)
+
+
+def probe_initialized(encoder: nn.Module, head: nn.Linear) -> Classifier:
+    """A copy of ``encoder`` with a copy of a probe's ``head`` (:func:`fit_linear_head`): LP-FT's starting point,
+    which predicts exactly what the probe does."""
+    model = Classifier(copy.deepcopy(encoder), head.out_features)
+    model.head.load_state_dict({k: v.detach().cpu() for k, v in head.state_dict().items()})
+    return model
+
+
+def semi_supervised(
     encoder: nn.Module,
     data: ImageDataset,
     cfg: Config,
     fraction: float,
     init: str,
     progress: bool = True,
-) -> dict[str, float]:
-    """Semi-supervised protocol: fine-tune a copy of ``encoder`` + a linear head on ``fraction`` of the labels.
+) -> dict[str, dict]:
+    """The semi-supervised protocol on ``fraction`` of ``data``'s training labels; three results on the full test split.
 
-    The labelled subset is class-balanced and seeded (:func:`balanced_subset`);
-    the whole network trains (SGD + cross-entropy, crop + flip); the test split
-    is the full one. ``init`` names where the encoder came from; the run is keyed by it
-    and by a hash of the encoder's weights.
+    * ``"knn"``: kNN (:func:`course_lib.diagnostics.knn_accuracy`, ``k = cfg.knn_k``) of the frozen encoder with
+      the labelled images as its memory bank;
+    * ``"linear"``: a linear probe (:func:`fit_linear_head`) of the frozen encoder trained on the labelled images;
+    * ``"finetune"``: a copy of the encoder with that probe as its head (LP-FT: the head starts fitted, so the
+      first steps do not push a random head's gradients into the encoder), then the whole network trained
+      with SGD (momentum 0.9, weight decay 5e-4, crop + flip, cosine decay per step; BatchNorm in training
+      mode, as in SimCLR's and VICReg's fine-tuning: keeping A's statistics frozen diverged or fell to chance
+      on the digits) for at least
+      ``cfg.finetune_steps`` optimizer steps of :func:`finetune_batch` images (whole passes over the labelled
+      images, so up to one pass more), however few the labels: a step budget, not epochs over a tiny subset
+      (20 epochs of 1 % of Tiny ImageNet's 20,000 images at batch 256 were 20 steps).
+
+    The first two show what the labels give *without* touching the encoder, so the table says what fine-tuning
+    adds. Each result carries ``labels``, ``per_class`` and, for the fine-tune, ``steps`` and ``batch``. The
+    fine-tuning run is keyed by ``init``, the encoder's weights, the labelled subset and the recipe, and is
+    loaded when it has finished (:func:`course_lib.train.fit`).
     """
-    subset = balanced_subset(data.y_train, fraction, cfg.seed).to(data.y_train.device)
-    model = Classifier(copy.deepcopy(encoder), data.num_classes)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model.head.reset_parameters()
+    subset = labelled_subset(data, fraction, cfg.seed)
+    n, per_class = len(subset), len(subset) / data.num_classes
+    x_lab, y_lab = data.x_train[subset], data.y_train[subset]
+    t0 = time.perf_counter()
+    f_lab, f_test = embed(encoder, x_lab, cfg), embed(encoder, data.x_test, cfg)
+    y_test = data.y_test.to(f_test.device)
+    t_embed = time.perf_counter() - t0
+    knn = knn_accuracy(f_lab, y_lab, f_test, y_test, cfg.knn_k)
+    t1 = time.perf_counter()
+    head = fit_linear_head(f_lab, y_lab, data.num_classes, cfg)
+    with torch.no_grad():
+        probe = topk_accuracy(head(f_test), y_test)
+    t_probe = time.perf_counter() - t1
+    common = {"labels": n, "per_class": per_class}
+
+    model = probe_initialized(encoder, head)
+    batch = finetune_batch(n, cfg)
+    per_epoch = max(1, n // batch)
+    epochs = math.ceil(cfg.finetune_steps / per_epoch)  # fit counts epochs; the schedule counts steps
     settings = {
         "method": "finetune",
+        "protocol": "lp-ft",
         "init": init,
         "init_weights": weights_fingerprint(encoder),  # a retrained encoder is never matched to a stale run
         "fraction": fraction,
         "data": data_fingerprint(data),
         "image_size": cfg.image_size,
-        "batch_size": cfg.batch_size,
+        "batch_size": batch,
+        "steps": cfg.finetune_steps,
         "seed": cfg.seed,
         "precision": str(cfg.amp_dtype),
     }
     run = train_classifier(
-        cfg, f"finetune-{init}-{fraction:g}", model, data.x_train[subset], data.y_train[subset],
-        cfg.finetune_epochs, cfg.finetune_lr, settings, progress,
+        cfg, f"finetune-{init}-{fraction:g}", model, x_lab, y_lab, epochs, cfg.finetune_lr, settings, progress,
+        batch_size=batch,
     )
-    acc = topk_accuracy(predict(model, data.x_test, cfg), data.y_test.to(cfg.torch_device))
-    return {**acc, "epochs": run.epochs, "seconds": run.seconds, "labels": len(subset)}
+    acc = topk_accuracy(predict(model, data.x_test, cfg), y_test)
+    return {
+        "knn": {**knn, "epochs": 0, "seconds": t_embed, "k": cfg.knn_k, **common},
+        "linear": {**probe, "epochs": cfg.probe_epochs, "seconds": t_embed + t_probe, **common},
+        "finetune": {**acc, "epochs": run.epochs, "seconds": run.seconds, "steps": len(run.history), "batch": batch,
+                     **common},
+    }
+
+
+def finetune(encoder: nn.Module, data: ImageDataset, cfg: Config, fraction: float, init: str,
+             progress: bool = True) -> dict[str, float]:
+    """The fine-tuning result of :func:`semi_supervised` alone (top-1/top-5, ``labels``, ``steps``...)."""
+    return semi_supervised(encoder, data, cfg, fraction, init, progress)["finetune"]
 
 
 def evaluate_classifier(model: nn.Module, data: ImageDataset, cfg: Config) -> dict[str, float]:

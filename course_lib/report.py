@@ -647,7 +647,7 @@ def write_report(cfg: Config, real_data: Path | str | None = None) -> tuple[Path
         "# Results",
         "",
         f"Preset `{cfg.preset}`: {datasets}; linear probe {cfg.probe_epochs} epochs, fine-tuning "
-        f"{cfg.finetune_epochs}; batch {cfg.batch_size}; seed {cfg.seed}. Every number below comes from "
+        f"{cfg.finetune_steps} steps; batch {cfg.batch_size}; seed {cfg.seed}. Every number below comes from "
         "`results.csv`, which the notebooks wrote; top-1/top-5 in percent on the test split.",
         "",
         "Data:",

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -135,6 +135,7 @@ def fit(
     on_epoch_end: Callable[[int], dict[str, float]] | None = None,
     world: World = SINGLE,
     layout: dict | None = None,
+    scheduler_per_step: bool = False,
 ) -> Run:
     """Train for ``epochs``, checkpointing each epoch; resume or load a run with the same settings.
 
@@ -151,6 +152,7 @@ def fit(
     global batch; rank 0 alone writes the run folder and reads a checkpoint, which it
     sends to the others. ``layout`` (e.g. ``{"sync_batchnorm": "projector"}``) is
     recorded in the checkpoint with the number of processes, and a resume must match it.
+    ``scheduler`` steps once per epoch, or after every optimizer step with ``scheduler_per_step``.
     """
     generators = generators or {}
     settings = _jsonable(settings)
@@ -222,8 +224,10 @@ def fit(
                 optimizer.step()
             if after_step is not None:
                 after_step()
+            if scheduler is not None and scheduler_per_step:
+                scheduler.step()
             epoch_log.append({k: v.detach() for k, v in terms.items()})
-        if scheduler is not None:
+        if scheduler is not None and not scheduler_per_step:
             scheduler.step()
         # One device->host transfer per epoch, not per step.
         stacked = {k: torch.stack([r[k].float() for r in epoch_log]).cpu().tolist() for k in epoch_log[0]}
@@ -491,11 +495,23 @@ def train_classifier(
     lr: float,
     settings: dict,
     progress: bool = True,
+    batch_size: int | None = None,
 ) -> Run:
-    """SGD (momentum 0.9, weight decay 5e-4, cosine decay) + cross-entropy on (x, y), crop + flip augmented."""
+    """SGD (momentum 0.9, weight decay 5e-4, cosine decay) + cross-entropy on (x, y), crop + flip augmented.
+
+    The learning rate decays per epoch; with ``batch_size`` (the fine-tuning's, at most the labelled images)
+    it decays per optimizer step over all ``epochs``' steps, which suits a handful of long-run epochs over a
+    tiny labelled subset as well as many short ones.
+    """
     model = to_device(model, cfg)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if batch_size is None:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    else:
+        cfg = replace(cfg, batch_size=batch_size)  # fit draws batches of cfg.batch_size
+        total = epochs * max(1, len(y) // batch_size)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, total) / total)))
     views = build_views("crop-flip", cfg.image_size, (0.5, 1.0)).first
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 2)
     memory = memory_format(cfg, model)
@@ -509,7 +525,7 @@ def train_classifier(
 
     settings = {**settings, "epochs": epochs, "lr": lr, "num_samples": len(y)}
     return fit(name, settings, {"model": model}, optimizer, scheduler, epochs, step, len(y), cfg, scaler, progress,
-               {"augment": aug_gen})
+               {"augment": aug_gen}, scheduler_per_step=batch_size is not None)
 
 
 def train_supervised(cfg: Config, encoder_name: str, data: ImageDataset, progress: bool = True) -> Run:

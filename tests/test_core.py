@@ -7,7 +7,8 @@ import torch
 
 from course_lib import CourseError, resolve
 from course_lib.config import with_overrides
-from course_lib import data, evaluate, models, report, runtime, train
+from course_lib import data, diagnostics, evaluate, models, report, runtime, train
+from course_lib.images import ImageDataset
 from course_lib.losses import covariance, invariance, variance, vicreg_loss
 
 
@@ -401,11 +402,56 @@ def test_a_diverging_run_stops_with_the_fix_instead_of_finishing(tmp_path):
     assert max(r["loss"] for r in ok.history) < train.DIVERGED * ok.history[0]["loss"]
 
 
+def test_label_fractions_count_images_per_class_of_the_official_training_split():
+    # Tiny ImageNet: 500 per class -> 1 % = 5 per class, 10 % = 50; CIFAR-10: 5,000 per class -> 50 and 500
+    for per_class, classes, want in ((500, 200, {0.01: 5, 0.1: 50}), (5000, 10, {0.01: 50, 0.1: 500})):
+        y = torch.arange(classes).repeat_interleave(per_class)
+        ds = ImageDataset("x", torch.zeros(1, 3, 1, 1, dtype=torch.uint8).expand(len(y), 3, 1, 1), y,
+                          torch.zeros(classes, 3, 1, 1, dtype=torch.uint8), torch.arange(classes),
+                          tuple(map(str, range(classes))))
+        for fraction, k in want.items():
+            idx = evaluate.labelled_subset(ds, fraction, seed=0)
+            assert torch.bincount(y[idx], minlength=classes).tolist() == [k] * classes
+
+
+def test_a_linear_head_on_standardized_features_is_folded_back_to_the_raw_ones():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(64, 8, generator=g) * torch.linspace(0.1, 30, 8) + 5.0  # scales a plain SGD lr could not serve
+    y = (f[:, 0] > 5).long() + 2 * (f[:, 7] > 5).long()
+    cfg = resolve("test", device="cpu")
+    head = evaluate.fit_linear_head(f, y, 4, cfg, epochs=50)
+    assert (head(f).argmax(1) == y).float().mean() > 0.9  # learnt on standardized features, applied to raw ones
+
+
+def test_semi_supervised_counts_steps_not_epochs_and_starts_from_the_probe(tmp_path):
+    cfg = _tiny(tmp_path, finetune_steps=12, probe_epochs=10)
+    ds = data.load_dataset("digits-a")  # 675 training images, about 135 per class: 10 % = 68 images
+    enc = diagnostics.untrained_encoder(cfg, "N1", ds)  # random-init as the notebooks use it: A's BatchNorm statistics
+    out = evaluate.semi_supervised(enc, ds, cfg, 0.1, init="random-init-N1-A", progress=False)
+    assert set(out) == {"knn", "linear", "finetune"}
+    want = sum(round(0.1 * n) for n in torch.bincount(ds.y_train).tolist())
+    assert out["finetune"]["labels"] == out["linear"]["labels"] == out["knn"]["labels"] == want == 68
+    assert out["finetune"]["per_class"] == 68 / 5
+    # batch 64 over 68 labelled images: 1 step per pass, so 12 passes make the 12 steps
+    assert out["finetune"]["batch"] == 64 and out["finetune"]["steps"] == 12
+    for result in out.values():
+        assert 0 <= result["top1"] <= 100 and result["top1"] <= result["top5"]
+    # a labelled subset smaller than a batch: the batch shrinks to it, the step count stays
+    tiny = evaluate.semi_supervised(enc, ds, cfg, 0.01, init="random-init-N1-A", progress=False)["finetune"]
+    assert tiny["labels"] == 5 and tiny["batch"] == 5 and tiny["steps"] == 12
+    # the fine-tune starts from the same-label probe: before any step it predicts what the probe predicts
+    fp32 = with_overrides(cfg, precision="fp32")
+    f = runtime.embed(enc, ds.x_train[:70], fp32)
+    head = evaluate.fit_linear_head(f, ds.y_train[:70], ds.num_classes, fp32)
+    start = evaluate.probe_initialized(enc, head)
+    assert torch.allclose(runtime.predict(start, ds.x_test, fp32), head(runtime.embed(enc, ds.x_test, fp32)), atol=1e-4)
+
+
 def test_finetuning_a_retrained_encoder_never_reuses_the_old_run(tmp_path):
-    cfg = _tiny(tmp_path, finetune_epochs=1)
+    cfg = _tiny(tmp_path, finetune_steps=2)
     ds = data.load_dataset("digits-a")
-    enc = train.random_encoder(cfg, "N1")
-    assert train.weights_fingerprint(enc) == train.weights_fingerprint(train.random_encoder(cfg, "N1"))
+    enc = diagnostics.untrained_encoder(cfg, "N1", ds)
+    assert train.weights_fingerprint(enc) == train.weights_fingerprint(diagnostics.untrained_encoder(cfg, "N1", ds))
     evaluate.finetune(enc, ds, cfg, 0.1, init="vicreg-N1-A", progress=False)
     with torch.no_grad():
         enc.fc.bias[0] += 1.0  # "retrained": same name, other weights
