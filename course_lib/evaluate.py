@@ -20,8 +20,8 @@ from .diagnostics import effective_rank, knn_accuracy
 from .runtime import embed, predict, topk_accuracy
 from .train import Classifier, data_fingerprint, train_classifier, weights_fingerprint
 
-__all__ = ["embed", "predict", "topk_accuracy", "fit_linear_head", "linear_probe", "labelled_subset",
-           "probe_initialized", "semi_supervised", "finetune", "evaluate_classifier"]
+__all__ = ["embed", "predict", "topk_accuracy", "fit_linear_head", "linear_probe", "frozen_protocols",
+           "labelled_subset", "probe_initialized", "semi_supervised", "finetune", "evaluate_classifier"]
 
 
 def fit_linear_head(f_train: torch.Tensor, y_train: torch.Tensor, num_classes: int, cfg: Config,
@@ -81,6 +81,24 @@ def linear_probe(
     with torch.no_grad():
         acc = topk_accuracy(head(f_test), data.y_test.to(f_test.device))
     return {**acc, **rank, "epochs": epochs, "seconds": time.perf_counter() - t0}
+
+
+def frozen_protocols(encoder: nn.Module, data: ImageDataset, cfg: Config) -> dict[str, dict[str, float]]:
+    """The linear probe (:func:`fit_linear_head`, ``cfg.probe_epochs``) and kNN (``k = cfg.knn_k``) of a frozen
+    encoder on all of ``data``'s training labels, from one embedding of each split; the probe's result also
+    carries the ``effective_rank`` of the training embeddings. Notebook 04's epochs study."""
+    t0 = time.perf_counter()
+    f_train, f_test = embed(encoder, data.x_train, cfg), embed(encoder, data.x_test, cfg)
+    y_test = data.y_test.to(f_test.device)
+    t_embed = time.perf_counter() - t0
+    knn = knn_accuracy(f_train, data.y_train, f_test, y_test, cfg.knn_k)
+    t1 = time.perf_counter()
+    head = fit_linear_head(f_train, data.y_train, data.num_classes, cfg)
+    with torch.no_grad():
+        probe = topk_accuracy(head(f_test), y_test)
+    return {"linear": {**probe, "effective_rank": effective_rank(f_train), "epochs": cfg.probe_epochs,
+                       "seconds": t_embed + time.perf_counter() - t1},
+            "knn": {**knn, "epochs": 0, "seconds": t_embed, "k": cfg.knn_k}}
 
 
 def labelled_subset(data: ImageDataset, fraction: float, seed: int) -> torch.Tensor:

@@ -182,7 +182,10 @@ def tsne_panels(
 
 
 #: The order and the words of the protocols in :func:`accuracy_bars`.
-PROTOCOLS = {"linear": "linear probe", "knn": "k-NN", "finetune-1%": "fine-tuned, 1 % of labels",
+PROTOCOLS = {"linear": "linear probe", "knn": "k-NN",
+             "knn-1%": "k-NN, 1 % of labels", "linear-1%": "linear probe, 1 % of labels",
+             "finetune-1%": "fine-tuned, 1 % of labels",
+             "knn-10%": "k-NN, 10 % of labels", "linear-10%": "linear probe, 10 % of labels",
              "finetune-10%": "fine-tuned, 10 % of labels", "supervised": "supervised (own head)"}
 #: One colour per method in every figure: the trained-with-labels reference, VICReg, the other
 #: self-supervised methods, and grey for the untrained network.

@@ -56,12 +56,12 @@ def test_split_sizes_from_the_run_else_from_the_data_sets_names(tmp_path):
 # ----------------------------------------------------------------------------- ordering claims
 def test_an_ordering_claim_flips_with_the_numbers():
     held = check("supervised N1 beats N2", table(row("A", "N1", "supervised", "supervised", 72.0),
-                                             row("A", "ResNet-18", "supervised", "supervised", 65.0)))
+                                             row("A", "N2", "supervised", "supervised", 65.0)))
     assert held.verdict == report.HELD
-    assert "supervised N1 (72.0 %) is 7.0 points higher than supervised ResNet-18 (65.0 %)" in held.evidence
+    assert "supervised N1 (72.0 %) is 7.0 points higher than supervised N2 (65.0 %)" in held.evidence
     assert "both encoders trained 30 epochs on 50,000 images" in held.evidence
     flipped = check("supervised N1 beats N2", table(row("A", "N1", "supervised", "supervised", 65.0),
-                                                row("A", "ResNet-18", "supervised", "supervised", 72.0)))
+                                                row("A", "N2", "supervised", "supervised", 72.0)))
     assert flipped.verdict == report.NOT_HELD
     assert "7.0 points lower than" in flipped.evidence
 
@@ -77,11 +77,11 @@ def test_a_gap_within_the_tolerance_is_noise():
 def test_a_winner_with_far_more_training_is_not_comparable():
     # cpu-cifar's case: supervised N1 8 epochs x 50,000 against ResNet-18 2 epochs x 4,000 (50x fewer images seen)
     df = table(row("A", "N1", "supervised", "supervised", 77.7, encoder_epochs=8),
-               row("A", "ResNet-18", "supervised", "supervised", 30.1, encoder_epochs=2, encoder_images=4_000))
+               row("A", "N2", "supervised", "supervised", 30.1, encoder_epochs=2, encoder_images=4_000))
     v = check("supervised N1 beats N2", df)
     assert v.verdict == report.NOT_COMPARABLE
     assert "saw 50x the training images" in v.reason
-    assert "the supervised N1 trained 8 epochs on 50,000 images, the supervised ResNet-18 trained 2 epochs on " \
+    assert "the supervised N1 trained 8 epochs on 50,000 images, the supervised N2 trained 2 epochs on " \
            "4,000 images" in v.evidence
     # the row that won had *less* training than the one it beat: the ordering stands
     df = table(row("A", "N1", "supervised", "supervised", 77.7, encoder_epochs=8),
@@ -90,25 +90,25 @@ def test_a_winner_with_far_more_training_is_not_comparable():
 
 
 def test_the_best_claim_is_tested_against_the_strongest_competitor():
-    rows = [row("A", "N1", "supervised", "supervised", 70.0), row("A", "ResNet-18", "supervised", "supervised", 68.0),
+    rows = [row("A", "N1", "supervised", "supervised", 70.0), row("A", "N2", "supervised", "supervised", 68.0),
             row("A", "N1", "vicreg", "linear", 75.0)]
-    v = check("VICReg on N2 is best", table(*rows, row("A", "ResNet-18", "vicreg", "linear", 80.0)))
+    v = check("VICReg on N2 is best", table(*rows, row("A", "N2", "vicreg", "linear", 80.0)))
     assert v.verdict == report.HELD and "VICReg N1 + linear probe (75.0 %), the strongest" in v.evidence
-    assert check("VICReg on N2 is best", table(*rows, row("A", "ResNet-18", "vicreg", "linear", 72.0))).verdict == \
+    assert check("VICReg on N2 is best", table(*rows, row("A", "N2", "vicreg", "linear", 72.0))).verdict == \
         report.NOT_HELD
 
 
 def test_other_data_still_tests_an_ordering_and_says_which_data():
     digits = "digits 0-4 scattered (16 px)"
     v = check("supervised N1 beats N2", table(row("A", "N1", "supervised", "supervised", 95.6, dataset=digits),
-                                          row("A", "ResNet-18", "supervised", "supervised", 56.2, dataset=digits)))
+                                          row("A", "N2", "supervised", "supervised", 56.2, dataset=digits)))
     assert v.verdict == report.HELD and v.evidence.startswith(f"Ours on {digits}:")
 
 
 def test_fine_tuning_claims_fall_back_to_N1_and_else_are_not_run():
     n1 = table(row("B", "N1", "vicreg", "linear", 18.1), row("B", "N1", "vicreg", "finetune-1%", 0.4))
     v = check("Tiny ImageNet 1 % fine-tuning", n1)
-    assert v.verdict == report.NOT_HELD and "(with N1: this run has no ResNet-18 rows for it)" in v.evidence
+    assert v.verdict == report.NOT_HELD and "(with N1: this run has no N2 rows for it)" in v.evidence
     assert "one encoder, trained 30 epochs" in v.evidence
     flipped = table(row("B", "N1", "vicreg", "linear", 18.1), row("B", "N1", "vicreg", "finetune-1%", 40.0))
     assert check("Tiny ImageNet 1 % fine-tuning", flipped).verdict == report.HELD
@@ -116,9 +116,52 @@ def test_fine_tuning_claims_fall_back_to_N1_and_else_are_not_run():
     assert missing.verdict == report.NOT_RUN and "fine-tuned on 10 % of the labels" in missing.evidence
 
 
+def test_the_cifar_stem_resnet18_stands_in_for_n2_and_says_so():
+    df = table(row("A", "N1", "supervised", "supervised", 72.0), row("A", "ResNet-18", "supervised", "supervised", 65.0))
+    v = check("supervised N1 beats N2", df)
+    assert v.verdict == report.HELD
+    assert "our ResNet-18 with the CIFAR stem stands in for N2: this run has no N2 rows" in v.evidence
+    # N2's own row, when there is one, is the one judged
+    own = check("supervised N1 beats N2", table(*df.to_dict("records"), row("A", "N2", "supervised", "supervised", 75.0)))
+    assert own.verdict == report.NOT_HELD and "stands in" not in own.evidence
+    # a value is never judged on another architecture
+    stand_in = check("Tiny ImageNet linear probe", table(row("B", "ResNet-18", "vicreg", "linear", 53.0)))
+    assert stand_in.verdict == report.NOT_COMPARABLE
+    cmp = report.comparison_table(df).set_index(["set", "method", "protocol"])
+    assert cmp.loc[("A", "supervised", "supervised"), "encoder"].tolist() == ["N1", "N2 (ours: ResNet-18)"]
+    assert cmp.loc[("A", "supervised", "supervised"), "comparable"].tolist()[1].startswith("no: our ResNet-18")
+
+
+def epochs_rows(curve: dict, encoder="N1", dataset=None, encoder_images=50_000):
+    return [report.make_row("A", dataset or "cifar10 (image folder)", encoder, "vicreg", "linear",
+                            {"top1": top1, "top5": 99.0, "epochs": 20, "seconds": 0.0}, study="epochs",
+                            pretrain_epochs=e, encoder_epochs=e, encoder_images=encoder_images,
+                            protocol_images=50_000) for e, top1 in curve.items()]
+
+
+def test_the_epochs_claim_follows_the_curve_and_ignores_the_tables_rows():
+    held = check("30 epochs is best", table(*epochs_rows({20: 60.0, 30: 64.0, 40: 61.0})))
+    assert held.verdict == report.HELD and "Judged on N1: N2 has no 40-epoch point" in held.evidence
+    assert "20 epochs 60.0 %, 30 epochs 64.0 %, 40 epochs 61.0 %" in held.evidence
+    assert check("30 epochs is best", table(*epochs_rows({20: 60.0, 30: 64.0, 40: 66.0}))).verdict == report.NOT_HELD
+    assert check("30 epochs is best", table(*epochs_rows({20: 60.0, 30: 64.0, 40: 63.5}))).verdict == report.NOISE
+    # N2's own curve when it has all three points
+    both = table(*epochs_rows({20: 60.0, 30: 64.0, 40: 61.0}), *epochs_rows({20: 70.0, 30: 71.0, 40: 75.0}, "N2"))
+    assert check("30 epochs is best", both).verdict == report.NOT_HELD
+    other = table(*epochs_rows({20: 60.0, 30: 64.0, 40: 61.0}, dataset="digits 0-4 scattered (16 px)"))
+    assert check("30 epochs is best", other).verdict == report.OTHER_DATA
+    small = table(*epochs_rows({20: 60.0, 30: 64.0, 40: 61.0}, encoder_images=10_000))
+    assert check("30 epochs is best", small).verdict == report.NOT_COMPARABLE
+    assert check("30 epochs is best", table(row("A", "N1", "vicreg", "linear", 60.0))).verdict == report.NOT_RUN
+    # the study's rows never stand for the encoder in the tables (pick), and the table's row is not in the study
+    df = table(row("A", "N1", "vicreg", "linear", 64.0), *epochs_rows({20: 60.0, 30: 64.5, 40: 70.0}))
+    assert report.top1_of(df, "A", "N1", "vicreg", "linear") == 64.0
+    assert float(report.pick(df, "A", "N1", "vicreg", "linear", epochs=40)["top1"]) == 70.0
+
+
 # ----------------------------------------------------------------------------- value claims
 def test_a_value_claim_needs_the_coursework_data_and_budget():
-    lin = ("B", "ResNet-18", "vicreg", "linear")
+    lin = ("B", "N2", "vicreg", "linear")
     assert check("Tiny ImageNet linear probe", table(row(*lin, 53.0))).verdict == report.HELD
     assert check("Tiny ImageNet linear probe", table(row(*lin, 51.5)), tol=1.0).verdict == report.HELD  # within 1 point
     low = check("Tiny ImageNet linear probe", table(row(*lin, 50.5)), tol=1.0)
@@ -133,38 +176,38 @@ def test_a_value_claim_needs_the_coursework_data_and_budget():
 # ----------------------------------------------------------------------------- the text of the report
 def test_verdicts_print_the_claim_the_verdict_and_why():
     verdicts = report.check_claims(table(row("A", "N1", "supervised", "supervised", 72.0),
-                                         row("A", "ResNet-18", "supervised", "supervised", 65.0)))
+                                         row("A", "N2", "supervised", "supervised", 65.0)))
     assert [v.claim.name for v in verdicts] == list(CLAIMS)
     line = verdicts[0].markdown()
-    assert line.startswith("- *Supervised N1 beats supervised ResNet-18 (N2) on CIFAR-10: 70.6 % vs 68.1 %.* **Held.**")
+    assert line.startswith("- *Supervised N1 beats supervised N2 (its ResNet-18) on CIFAR-10: 70.6 % vs 68.1 %.* **Held.**")
     assert "93-95 %" in line  # the literature's reason, from report.LITERATURE
-    assert report.verdict_summary(verdicts) == "1 held and 5 not run"
+    assert report.verdict_summary(verdicts) == "1 held and 6 not run"
     assert "92.07 %" in CLAIMS["VICReg on N2 is best"].why
 
 
 def test_conclusions_say_when_the_real_data_table_is_absent(tmp_path):
     digits = table(row("A", "N1", "supervised", "supervised", 95.6, dataset="digits"),
-                   row("A", "ResNet-18", "supervised", "supervised", 56.2, dataset="digits"))
+                   row("A", "N2", "supervised", "supervised", 56.2, dataset="digits"))
     text = "\n".join(report.conclusions_section(digits, {"A": 226}, real_data=tmp_path / "results.csv"))
-    assert "### This run (set A = digits)" in text and "1 held and 5 not run" in text
+    assert "### This run (set A = digits)" in text and "1 held and 6 not run" in text
     assert "There is no real-data table at" in text
 
 
 def test_conclusions_name_the_verdicts_that_differ_on_the_real_data(tmp_path):
     digits = table(row("A", "N1", "supervised", "supervised", 95.6, dataset="digits"),
-                   row("A", "ResNet-18", "supervised", "supervised", 56.2, dataset="digits"))
+                   row("A", "N2", "supervised", "supervised", 56.2, dataset="digits"))
     real = table(row("A", "N1", "supervised", "supervised", 65.0),
-                 row("A", "ResNet-18", "supervised", "supervised", 75.0))
+                 row("A", "N2", "supervised", "supervised", 75.0))
     real.to_csv(tmp_path / "results.csv", index=False)
     text = "\n".join(report.conclusions_section(digits, {"A": 226}, real_data=tmp_path / "results.csv"))
-    assert "gives: 1 did not hold and 5 not run" in text
+    assert "gives: 1 did not hold and 6 not run" in text
     assert "Its verdicts differ from this run's for \"supervised N1 beats N2\" (held -> did not hold)." in text
 
 
 def test_the_written_report_carries_the_conclusions(tmp_path):
     cfg = resolve("test", out_dir=str(tmp_path))
     report.save_rows(cfg, "x", [row("A", "N1", "supervised", "supervised", 95.6, dataset="digits", encoder_epochs=4),
-                                row("A", "ResNet-18", "supervised", "supervised", 56.2, dataset="digits",
+                                row("A", "N2", "supervised", "supervised", 56.2, dataset="digits",
                                     encoder_epochs=4)])
     _, md = report.write_report(cfg, real_data=tmp_path / "absent.csv")
     text = md.read_text()
