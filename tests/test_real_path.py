@@ -135,35 +135,45 @@ def test_promote_keeps_other_presets_reports(tmp_path):
 
 
 def test_every_notebook_runs_on_the_real_formats(tmp_path, monkeypatch):
-    """The cpu-cifar preset, every notebook through papermill, on tiny data: one epoch of everything."""
+    """The coursework preset (N1 and N2 as written), every notebook through papermill, on tiny data."""
     root = make_real_data(tmp_path / "data")
     out = tmp_path / "out"
-    argv = ["--preset", "cpu-cifar", "-p", f"data_root={root}", "-p", f"out_dir={out}",
+    argv = ["--preset", "coursework", "-p", f"data_root={root}", "-p", f"out_dir={out}",
             "-p", f"runs_dir={tmp_path / 'runs'}", "-p", "batch_size=32", "-p", "pretrain_epochs=1",
-            "-p", "supervised_epochs=1", "-p", "probe_epochs=2", "-p", "finetune_epochs=1",
+            "-p", "epochs_study=(1, 2)", "-p", "supervised_epochs=1", "-p", "probe_epochs=2", "-p", "finetune_steps=2",
             "-p", "comparison_epochs=1", "-p", "collapse_epochs=1", "-p", "moco_queue=64", "-p", "tsne_points=60",
             "-p", "monitor_every=1", "-p", "wmse_dim=16",
-            "-p", "encoder_overrides={'ResNet-18': {'train_images': 40, 'pretrain_epochs': 1, "
-                  "'supervised_epochs': 1, 'label_fractions': ()}}",
+            "-p", "encoder_overrides={'N2': {'train_images': 40, 'epochs_study': (1,), 'supervised_epochs': 1, "
+                  "'monitor_every': 0}}",
             "--no-promote"]
     assert run.main(argv) == 0
     df = pd.read_csv(out / "report" / "results.csv")
     assert set(df["dataset"]) == {"cifar10 (image folder)", "tiny-imagenet at 32 px"}
     assert set(df["method"]) >= {"supervised", "vicreg", "random-init", "barlow_twins", "wmse", "simclr", "moco_v2"}
-    n1 = df[df.encoder == "N1"]
-    assert set(n1["protocol"]) == {"supervised", "linear", "finetune-1%", "finetune-10%", "knn"}
-    assert set(df[(df.encoder == "N1") & (df.protocol != "supervised")]["set"]) == {"A", "B"}
-    resnet = df[df.encoder == "ResNet-18"]
-    assert not resnet.empty and resnet["encoder_images"].max() == 40 and "finetune-1%" not in set(resnet["protocol"])
+    tables = df[df["study"].isna()]
+    n1 = tables[tables.encoder == "N1"]
+    semi = {f"{p}-{f}" for p in ("knn", "linear", "finetune") for f in ("1%", "10%")}
+    assert set(n1["protocol"]) == {"supervised", "linear", "knn"} | semi
+    assert set(n1[n1.protocol != "supervised"]["set"]) == {"A", "B"}
+    n2 = tables[tables.encoder == "N2"]
+    assert not n2.empty and n2["encoder_images"].max() == 40 and semi <= set(n2["protocol"])
+    ft = tables[tables.protocol.str.startswith("finetune")]
+    assert (ft["steps"] >= 2).all() and (ft["batch"] <= ft["protocol_images"]).all()
+    # the epochs study: N1 read after 1 and 2 epochs, N2 after 1; the tables' VICReg row is N1's 1-epoch encoder
+    study = df[df["study"] == "epochs"]
+    assert sorted(set(study[study.encoder == "N1"]["encoder_epochs"])) == [1, 2]
+    assert sorted(set(study[study.encoder == "N2"]["encoder_epochs"])) == [1]
+    assert set(n1[n1.method == "vicreg"]["encoder_epochs"]) == {1}
     assert (df["top5"] >= df["top1"]).all() and df["top5"].between(0, 100).all()
     text = (out / "report" / "results.md").read_text()
     assert "**not comparable**" in text and "short-trained (1 of 30 epochs" in text
     assert "200 classes" not in text and "12 classes" in text
+    assert "N2 (ours: ResNet-18)" not in text  # N2's own rows, no stand-in
     for name in ("collapse", "tsne_set_a", "tsne_set_b", "comparison_diagnostics", "accuracy_overview"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
     timings = (out / "report" / "timings.csv").read_text().splitlines()
     assert timings[0] == "notebook,seconds" and len(timings) == 1 + 8 + 1
-    # 07 showed the digits' committed studies (cpu-cifar has none yet) and copied none of them into this report
+    # 07 showed the digits' committed studies (this preset has none) and copied none of them into this report
     assert not (out / "report" / "studies.csv").exists() and not list((out / "figures").glob("study_*"))
     assert str(tmp_path) not in text  # the report names the data, not the folders it came from
 
