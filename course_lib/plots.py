@@ -373,3 +373,39 @@ def _study_grid(rows, study, path: Path | None) -> plt.Figure:
     ax.set_ylabel("λ (invariance weight)")
     fig.colorbar(image, ax=ax, label="set A linear probe top-1 (%)")
     return _finish(fig, study.title, path)
+
+
+def epochs_study(rows, path: Path | None = None, noise: float | None = None, title: str = "") -> plt.Figure:
+    """The coursework's epochs study on its data: notebook 04's rows (``study == "epochs"``) of each encoder.
+
+    Introduced in notebook 07. Three panels over the pretraining epochs: the linear probe's top-1 on set A
+    (solid) and set B (dashed), kNN top-1 on A, and the effective rank of A's training embeddings; one line
+    per encoder. ``noise`` (points) draws a band of ± that much around each probe point on A: one run per
+    count, so the band is the test split's, not the seeds'.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    colors = {"N1": "#1f77b4", "N2": "#d62728", "ResNet-18": "#2ca02c"}
+    for enc, sub in rows.groupby("encoder", sort=True):
+        c = colors.get(enc, "#8c564b")
+        for set_, style in (("A", "-"), ("B", "--")):
+            lin = sub[(sub["protocol"] == "linear") & (sub["set"] == set_)].sort_values("encoder_epochs")
+            if lin.empty:
+                continue
+            x, y = lin["encoder_epochs"].astype(int), lin["top1"].astype(float)
+            axes[0].plot(x, y, style, marker="o", color=c, label=f"{enc}, set {set_}")
+            if noise and set_ == "A":
+                axes[0].fill_between(x, y - noise, y + noise, color=c, alpha=0.12, lw=0)
+            if set_ == "A" and "effective_rank" in lin and lin["effective_rank"].notna().any():
+                axes[2].plot(x, lin["effective_rank"].astype(float), marker="o", color=c, label=enc)
+        knn = sub[(sub["protocol"] == "knn") & (sub["set"] == "A")].sort_values("encoder_epochs")
+        if not knn.empty:
+            axes[1].plot(knn["encoder_epochs"].astype(int), knn["top1"].astype(float), marker="o", color=c, label=enc)
+    for ax, ylabel, heading in zip(axes, ("top-1 (%)", "top-1 (%)", "effective rank"),
+                                   ("linear probe", "kNN on set A", "effective rank, set A")):
+        ax.set_xlabel("pretraining epochs")
+        ax.set_ylabel(ylabel)
+        ax.set_title(heading, fontsize=10)
+        ax.set_xticks(sorted(set(rows["encoder_epochs"].astype(int))))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, frameon=False)
+    return _finish(fig, title, path)

@@ -548,3 +548,25 @@ def load_image_folder(root: str | Path | None, download: bool = False) -> ImageD
 
     return _cached(root, "imagefolder", name, key, build)
 
+
+def file_formats(spec: str, data_root: str | Path | None) -> str | None:
+    """What a real dataset was read from, for a report's header: "JPEG files (.jpg)", "PNG files (.png)" or
+    "the official python batches"; None for the embedded digits or when nothing is found."""
+    from .config import parse_spec
+
+    name, root = parse_spec(spec, data_root)
+    if name not in ("cifar10", "tiny-imagenet", "imagefolder") or root is None:
+        return None
+    folders = {"cifar10": (root / "cifar10", root), "tiny-imagenet": (root / TINY_FOLDER,),
+               "imagefolder": (root,)}[name]
+    for folder in folders:
+        if name == "cifar10" and ((folder / CIFAR10_FOLDER).is_dir() or folder.name == CIFAR10_FOLDER):
+            return "the official python batches"
+        train = folder / "train"
+        if train.is_dir():
+            found = next((f.suffix.lower() for f in train.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS), None)
+            if found:
+                kind = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP"}[found]
+                return f"{kind} files ({found})"
+    return None
+

@@ -100,8 +100,12 @@ def save_baselines(cfg: Config, top1_by_set: dict[str, float]) -> None:
 
 def save_data_description(cfg: Config, sets: dict) -> None:
     """Record which data each set was (name, split sizes, classes, side) for the report's header."""
+    from .realdata import file_formats
+
+    specs = {"A": cfg.dataset_a, "B": cfg.dataset_b}
     info = {k: {"name": ds.name, "train": len(ds.y_train), "test": len(ds.y_test), "classes": ds.num_classes,
-                "px": ds.image_size} for k, ds in sets.items() if ds is not None}
+                "px": ds.image_size, "files": file_formats(specs[k], cfg.data_root) if specs.get(k) else None}
+            for k, ds in sets.items() if ds is not None}
     (metrics_dir(cfg) / "data.txt").write_text(json.dumps(info))
 
 
@@ -109,8 +113,16 @@ def _data_lines(cfg: Config) -> list[str]:
     path = metrics_dir(cfg) / "data.txt"
     if not path.exists():
         return []
-    return [f"- set {k}: {v['name']}, {v['train']:,} training and {v['test']:,} test images, {v['classes']} classes, "
-            f"{v['px']} px as the encoders see it" for k, v in json.loads(path.read_text()).items()]
+    lines = []
+    for k, v in json.loads(path.read_text()).items():
+        files = v.get("files")
+        lines.append(f"- set {k}: {v['name']}, {v['train']:,} training images ({v['train'] / v['classes']:,.0f} per "
+                     f"class) and {v['test']:,} test images, {v['classes']} classes, {v['px']} px as the encoders see it"
+                     + (f"; read from {files}" if files else "")
+                     + ("; JPEG re-encodings differ from the original pixels (CIFAR-10's originals are lossless), so "
+                        "numbers can differ slightly from a run on the originals"
+                        if files and files.startswith("JPEG") and k == "A" and "cifar" in v["name"].lower() else ""))
+    return lines
 
 
 def load_baselines(cfg: Config) -> dict[str, float] | None:
