@@ -36,18 +36,21 @@ report-cifar: $(VENV)/.installed
 	@test -n "$(DATA)" || { echo "error: set DATA to the folder holding cifar10/ and tiny-imagenet-200/, e.g. make report-cifar DATA=~/data" >&2; exit 2; }
 	$(PY) -m course_lib.run --preset cpu-cifar -p "data_root=$(DATA)" $(ARGS)
 
-## The coursework's own budget (coursework preset, ~5 h on 2 CPU cores, resumable): first the expensive runs in order
-## of what the report needs most (N1 VICReg kept at 20/30/40 epochs, the supervised baselines, N2 VICReg), then every
-## notebook (which loads them): report/coursework/ and figures/coursework/. Start it again after a stop: it resumes.
+## The coursework's own budget (coursework preset, ~5.5-6 h on 2 CPU cores, resumable): first the expensive runs of
+## each encoder of ENCODERS (VICReg kept at 20/30/40 epochs, then the supervised baseline), then every notebook
+## (which loads them): report/coursework/ and figures/coursework/. Start it again after a stop: it resumes.
+## One encoder's part: make coursework DATA=~/data ENCODERS=N1
+ENCODERS ?= N1,N2
 coursework-runs: $(VENV)/.installed
 	@test -n "$(DATA)" || { echo "error: set DATA to the folder holding cifar10/ and tiny-imagenet-200/, e.g. make coursework DATA=~/data" >&2; exit 2; }
-	$(PY) -m course_lib.pretrain --preset coursework --encoder N1 --method vicreg -p "data_root=$(DATA)" $(ARGS)
-	$(PY) -m course_lib.pretrain --preset coursework --encoder N1 --method supervised -p "data_root=$(DATA)" $(ARGS)
-	$(PY) -m course_lib.pretrain --preset coursework --encoder N2 --method supervised -p "data_root=$(DATA)" $(ARGS)
-	$(PY) -m course_lib.pretrain --preset coursework --encoder N2 --method vicreg -p "data_root=$(DATA)" $(ARGS)
+	for enc in $$(echo "$(ENCODERS)" | tr ',' ' '); do \
+	    for method in vicreg supervised; do \
+	        $(PY) -m course_lib.pretrain --preset coursework --encoder $$enc --method $$method -p "data_root=$(DATA)" $(ARGS) || exit $$?; \
+	    done; \
+	done
 
 coursework: coursework-runs
-	$(PY) -m course_lib.run --preset coursework -p "data_root=$(DATA)" $(ARGS)
+	$(PY) -m course_lib.run --preset coursework -p "data_root=$(DATA)" -p "encoder=$(ENCODERS)" $(ARGS)
 
 ## Notebook 07's studies: one setting at a time, 3 seeds per point (digits: ~10 min on 2 cores). Updates only
 ## report/studies.csv and figures/study_*; finished runs are reused, an interrupted grid resumes.

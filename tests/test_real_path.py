@@ -169,6 +169,8 @@ def test_every_notebook_runs_on_the_real_formats(tmp_path, monkeypatch):
     assert "**not comparable**" in text and "short-trained (1 of 30 epochs" in text
     assert "200 classes" not in text and "12 classes" in text
     assert "N2 (ours: ResNet-18)" not in text  # N2's own rows, no stand-in
+    # the header names the data: images per class and the files they were read from
+    assert "read from PNG files (.png)" in text and "read from JPEG files (.jpeg)" in text and "per class" in text
     for name in ("collapse", "tsne_set_a", "tsne_set_b", "comparison_diagnostics", "accuracy_overview"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
     timings = (out / "report" / "timings.csv").read_text().splitlines()
