@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -179,8 +180,10 @@ def semi_supervised(
         "seed": cfg.seed,
         "precision": str(cfg.amp_dtype),
     }
+    # a tiny labelled subset makes hundreds of one-step epochs: checkpoint at most every 30 s, not after each
+    save_cfg = replace(cfg, checkpoint_every_s=max(cfg.checkpoint_every_s, 30.0))
     run = train_classifier(
-        cfg, f"finetune-{init}-{fraction:g}", model, x_lab, y_lab, epochs, cfg.finetune_lr, settings, progress,
+        save_cfg, f"finetune-{init}-{fraction:g}", model, x_lab, y_lab, epochs, cfg.finetune_lr, settings, progress,
         batch_size=batch,
     )
     acc = topk_accuracy(predict(model, data.x_test, cfg), y_test)
