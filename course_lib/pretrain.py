@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{ecfg.batch_size} ({ecfg.batch_size // world.size} per process), "
                   + (f"{ecfg.supervised_epochs} epochs, " if args.method == "supervised" else
                      f"{ecfg.pretrain_total_epochs} epochs (encoders kept after {', '.join(map(str, ecfg.epochs_study))}), "
-                     if ecfg.epochs_study else f"{ecfg.pretrain_epochs} epochs, ")
+                     if ecfg.epochs_study and args.method == "vicreg" else f"{ecfg.pretrain_epochs} epochs, ")
                   + f"sync_batchnorm={ecfg.sync_batchnorm if world.size > 1 else 'n/a'}", flush=True)
         if args.method == "supervised":  # notebook 01's baseline, so that a batch job can train it ahead
             if world.size > 1:
@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             run = train.train_supervised(ecfg, encoder, a, progress=True)
             print(f"run folder: {run.run_dir} ({run.status}, {run.seconds:.0f} s of training)", flush=True)
             return 0
-        run = train.pretrain(ecfg, encoder, a, args.method, progress=world.is_main)
+        # VICReg is the preset's main run (notebooks 02 and 04), with its epochs study; the others are 05's runs
+        run = train.pretrain(ecfg, encoder, a, args.method, progress=world.is_main,
+                             epochs_study=args.method == "vicreg")
         if world.is_main:
             print(f"run folder: {run.run_dir} ({run.status}, {run.seconds:.0f} s of training)", flush=True)
             if not args.no_probe:

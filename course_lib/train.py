@@ -363,7 +363,7 @@ def pretrain_scheduler(optimizer: torch.optim.Optimizer, cfg: Config) -> torch.o
 
 
 def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "vicreg",
-             progress: bool = True, keep_epochs: tuple[int, ...] = ()) -> Run:
+             progress: bool = True, keep_epochs: tuple[int, ...] = (), epochs_study: bool = False) -> Run:
     """Pretrain ``encoder_name`` with an SSL ``method`` on ``data``'s training images, labels unused (Adam).
 
     The same loop for every method of :mod:`course_lib.methods`: two augmented views
@@ -372,9 +372,10 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     test splits (eval mode, no grad; the labels are used only here) and the
     diagnostics of :mod:`course_lib.diagnostics` land in ``run.epoch_metrics``.
 
-    ``cfg.epochs_study`` (constant lr only): the run trains to ``cfg.pretrain_total_epochs`` and keeps the
-    encoder after each count; the returned run's encoder is the one after ``cfg.pretrain_epochs``
-    (``run.encoder_epoch``), and :func:`snapshot_encoder` gives the others.
+    ``epochs_study=True`` (the preset's main VICReg run, :func:`pretrain_vicreg`; constant lr only): the run
+    trains to ``cfg.pretrain_total_epochs`` and keeps the encoder after each count of ``cfg.epochs_study``; the
+    returned run's encoder is the one after ``cfg.pretrain_epochs`` (``run.encoder_epoch``), and
+    :func:`snapshot_encoder` gives the others. Other runs (notebook 00's and 05's short ones) ignore it.
 
     ``keep_epochs``: after each of these epochs the encoder's weights are kept in the run folder
     (:func:`snapshot_path`; rank 0). With the constant learning rate (the coursework's Adam) the
@@ -410,9 +411,10 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
         with autocast(cfg):
             return forward(x_a.contiguous(memory_format=memory), x_b.contiguous(memory_format=memory))
 
-    total = cfg.pretrain_total_epochs
+    study = tuple(cfg.epochs_study) if epochs_study else ()
+    total = max((cfg.pretrain_epochs, *study))
     if total > cfg.pretrain_epochs:
-        keep_epochs = (*keep_epochs, cfg.pretrain_epochs, *cfg.epochs_study)
+        keep_epochs = (*keep_epochs, cfg.pretrain_epochs)
     settings = {
         "method": method,
         **_common_settings(cfg, data, encoder_name),
@@ -430,7 +432,7 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
     name = f"{method}-{encoder_name}"
     on_epoch_end = monitor(encoder, data, cfg) if world.is_main else None
-    keep = set(keep_epochs) | set(cfg.epochs_study) if world.is_main else set()
+    keep = set(keep_epochs) | set(study) if world.is_main else set()
     if keep:
         folder, measure_epoch = run_folder(cfg, name, settings), on_epoch_end
 
@@ -469,8 +471,9 @@ def snapshot_encoder(run: Run, epoch: int, cfg: Config) -> nn.Module:
 
 
 def pretrain_vicreg(cfg: Config, encoder_name: str, data: ImageDataset, progress: bool = True) -> Run:
-    """VICReg-pretrain ``encoder_name`` on ``data``'s training images (the coursework's method)."""
-    return pretrain(cfg, encoder_name, data, "vicreg", progress)
+    """VICReg-pretrain ``encoder_name`` on ``data``'s training images (the coursework's method): the preset's main
+    run, with its ``epochs_study``."""
+    return pretrain(cfg, encoder_name, data, "vicreg", progress, epochs_study=True)
 
 
 class Classifier(nn.Module):

@@ -510,3 +510,15 @@ def test_one_row_per_run_with_the_columns_of_every_notebook_that_probed_it(tmp_p
     vicreg = df[df.method == "vicreg"].sort_values("pretrain_epochs")
     assert len(df) == 3 and len(vicreg) == 2  # same top-1, other budget: its own row
     assert vicreg["effective_rank"].tolist() == [27.8, 30.1] and vicreg["pretrain_epochs"].tolist() == [10, 20]
+
+
+def test_the_epochs_study_extends_only_the_main_vicreg_run(tmp_path):
+    cfg = _tiny(tmp_path, pretrain_epochs=1, epochs_study=(1, 2), monitor_every=0)
+    ds = data.load_dataset("digits-a")
+    main = train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    assert main.epochs == 2 and main.encoder_epoch == 1  # trained to 2, the tables' encoder is the 1-epoch one
+    one = train.snapshot_encoder(main, 1, cfg)
+    assert all(torch.equal(a, b.to(a.device)) for a, b in zip(one.state_dict().values(), main.encoder.state_dict().values()))
+    assert not torch.equal(train.snapshot_encoder(main, 2, cfg).fc.weight, one.fc.weight)
+    short = train.pretrain(cfg, "N1", ds, "barlow_twins", progress=False)  # notebook 05's runs keep their budget
+    assert short.epochs == 1 and short.encoder_epoch is None
