@@ -289,6 +289,12 @@ def _compare(claim: str, ours: tuple[float | None, float | None], theirs: tuple[
     return f"- {claim}: coursework {theirs[0]:.1f} vs {theirs[1]:.1f} ({t:+.1f} points); ours {a:.1f} vs {b:.1f} ({o:+.1f}): {verdict}{what}."
 
 
+def _stand_in_note(df: pd.DataFrame, *keys) -> str:
+    """" (ours: ResNet-18 with the CIFAR stem in N2's place)" when a stand-in answered for one of ``keys``."""
+    stood = sorted({k[1] for k in keys if resolve_key(df, k) != k})
+    return "".join(f" (ours: {STAND_INS[e]} with the CIFAR stem in {e}'s place)" for e in stood)
+
+
 def findings(df: pd.DataFrame, baselines: dict | None = None) -> list[str]:
     """Plain sentences, computed from the rows, on where our numbers and the coursework's disagree."""
     cw = {k: v[0] for k, v in COURSEWORK.items()}
@@ -306,7 +312,8 @@ def findings(df: pd.DataFrame, baselines: dict | None = None) -> list[str]:
          ("A", "N2", "vicreg", "finetune-10%"), ("A", "N2", "vicreg", "linear")),
     ]
     lines = [
-        _compare(claim, (g(*hi), g(*lo)), (cw[hi], cw[lo]), _short_note(df, resolve_key(df, hi), resolve_key(df, lo)))
+        _compare(claim, (g(*hi), g(*lo)), (cw[hi], cw[lo]),
+                 _short_note(df, resolve_key(df, hi), resolve_key(df, lo)) + _stand_in_note(df, hi, lo))
         for claim, hi, lo in claims
     ]
     lines = [line for line in lines if line]

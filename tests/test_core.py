@@ -478,8 +478,8 @@ def test_report_tables_come_from_saved_rows(tmp_path):
     assert "| 91.2 |" in md and "89.6" in md  # ours beside the coursework's
     assert "VICReg's linear top-1 is 91.2 %, random-init's 50.0 %" in md
     # coursework: VICReg ResNet-18 (89.6) > supervised (68.1); ours 91.2 < 99.0 -> a disagreement
-    assert "beats the supervised ResNet-18 on A: coursework 89.6 vs 68.1 (+21.5 points); ours 91.2 vs 99.0" in md
-    assert "**disagrees**" in md
+    assert "on N2 beats the supervised N2 on A: coursework 89.6 vs 68.1 (+21.5 points); ours 91.2 vs 99.0" in md
+    assert "**disagrees** (ours: ResNet-18 with the CIFAR stem in N2's place)" in md
 
 
 def test_report_says_which_encoders_the_raw_pixels_beat():
