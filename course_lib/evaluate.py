@@ -108,9 +108,13 @@ def labelled_subset(data: ImageDataset, fraction: float, seed: int) -> torch.Ten
     return balanced_subset(data.y_train, fraction, seed).to(data.y_train.device)
 
 
-def finetune_batch(labels: int, cfg: Config) -> int:
-    """The fine-tuning batch: ``cfg.batch_size``, but never more than the labelled images."""
-    return min(cfg.batch_size, labels)
+def finetune_plan(labels: int, cfg: Config) -> tuple[int, int, int]:
+    """``(batch, epochs, steps)`` of fine-tuning on ``labels`` images: batches of ``cfg.batch_size`` but never more
+    than the labelled images, and whole passes over them until ``cfg.finetune_steps`` steps are reached."""
+    batch = min(cfg.batch_size, labels)
+    per_epoch = max(1, labels // batch)
+    epochs = math.ceil(cfg.finetune_steps / per_epoch)
+    return batch, epochs, epochs * per_epoch
 
 
 def probe_initialized(encoder: nn.Module, head: nn.Linear) -> Classifier:
@@ -139,7 +143,7 @@ def semi_supervised(
       with SGD (momentum 0.9, weight decay 5e-4, crop + flip, cosine decay per step; BatchNorm in training
       mode, as in SimCLR's and VICReg's fine-tuning: keeping A's statistics frozen diverged or fell to chance
       on the digits) for at least
-      ``cfg.finetune_steps`` optimizer steps of :func:`finetune_batch` images (whole passes over the labelled
+      ``cfg.finetune_steps`` optimizer steps of :func:`finetune_plan`'s batch (whole passes over the labelled
       images, so up to one pass more), however few the labels: a step budget, not epochs over a tiny subset
       (20 epochs of 1 % of Tiny ImageNet's 20,000 images at batch 256 were 20 steps).
 
@@ -164,9 +168,7 @@ def semi_supervised(
     common = {"labels": n, "per_class": per_class}
 
     model = probe_initialized(encoder, head)
-    batch = finetune_batch(n, cfg)
-    per_epoch = max(1, n // batch)
-    epochs = math.ceil(cfg.finetune_steps / per_epoch)  # fit counts epochs; the schedule counts steps
+    batch, epochs, _ = finetune_plan(n, cfg)  # fit counts epochs; the schedule counts steps
     settings = {
         "method": "finetune",
         "protocol": "lp-ft",
