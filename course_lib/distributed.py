@@ -43,6 +43,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from .config import Config, with_overrides
 from .errors import CourseError
+from .losses.precision import widen
 
 
 @dataclass(frozen=True)
@@ -176,14 +177,16 @@ def _active() -> bool:
 
 
 def gather(x: torch.Tensor) -> torch.Tensor:
-    """Every process's rows of ``x`` (``n x ...``), concatenated in rank order (``N n x ...``), in float32.
+    """Every process's rows of ``x`` (``n x ...``), concatenated in rank order (``N n x ...``).
+
+    At least float32 (``losses.precision.widen``): a half type is widened.
 
     Differentiable: see the module's docstring for why the gradients come out as in one process.
     In a single process, ``x`` itself.
     """
     if not _active():
         return x
-    return _GatherWithGrad.apply(x.float())
+    return _GatherWithGrad.apply(widen(x))
 
 
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
@@ -216,7 +219,7 @@ class SyncBatchNorm(_BatchNorm):
         self._check_input_dim(x)
         dims = [0, *range(2, x.dim())]
         shape = [1, -1] + [1] * (x.dim() - 2)
-        xf = x.float()
+        xf = widen(x)
         count = all_reduce_sum(torch.tensor([xf.numel() / xf.shape[1]], device=x.device))
         mean = all_reduce_sum(xf.sum(dims)) / count
         centred = xf - mean.view(shape)

@@ -30,6 +30,7 @@ from .losses import (
     MoCoQueue, barlow_twins_loss, invariance, moco_loss, momentum_update, nt_xent_loss, vicreg_loss, wmse_loss,
 )
 from .models import Projector
+from .losses.precision import widen
 
 
 class Method(nn.Module):
@@ -89,7 +90,7 @@ class InvarianceOnly(Method):
     name = "invariance_only"
 
     def forward(self, x_a, x_b):
-        inv = invariance(gather(self.encoder(x_a)).float(), gather(self.encoder(x_b)).float())
+        inv = invariance(widen(gather(self.encoder(x_a))), widen(gather(self.encoder(x_b))))
         return {"loss": self.cfg.loss_weights[0] * inv, "invariance": inv.detach()}
 
     def settings(self):

@@ -7,6 +7,7 @@ DDP's average), the parameters and MoCo's queues, for two steps, and the test co
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import torch
@@ -31,8 +32,27 @@ def inputs(step: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(GLOBAL_BATCH, 3, 16, 16, generator=g), torch.randn(GLOBAL_BATCH, 3, 16, 16, generator=g)
 
 
+@contextlib.contextmanager
+def float64():
+    """Parameters and inputs in float64 for the parity test. In float32 the comparison is chaotic, not wrong:
+    1 and 2 processes add the same numbers in another order, the parameters after step 1 differ by ~1e-7, and
+    that can flip a ReLU or a max-pool's choice in step 2. Measured in ONE process, 1 thread against 2:
+    Barlow Twins' step-2 gradients differ by 1.2e-2 of the largest entry in float32, 2e-15 in float64."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
 def run_steps(method: str, world: distributed.World, sync_batchnorm: str = "all") -> list[dict]:
-    """``STEPS`` steps (forward on this rank's shard, backward, SGD, after_step); what each step saw."""
+    """``STEPS`` steps (forward on this rank's shard, backward, SGD, after_step) in float64; what each step saw."""
+    with float64():
+        return _run_steps(method, world, sync_batchnorm)
+
+
+def _run_steps(method: str, world: distributed.World, sync_batchnorm: str) -> list[dict]:
     cfg = settings(sync_batchnorm)
     torch.manual_seed(0)
     model = build_method(method, build_encoder("N1"), cfg)

@@ -300,6 +300,18 @@ def test_float32_under_autocast(name):
     close(out["loss"], expected, tol=1e-6)
 
 
+@pytest.mark.parametrize("name", PAIR_LOSSES)
+def test_half_inputs_are_widened_and_float64_is_kept(name):
+    # bf16 embeddings are computed on in float32; float64 ones stay float64 (the distributed parity test needs it)
+    z_a, z_b = randn(16, 4, seed=1), randn(16, 4, seed=2)
+    half = PAIR_LOSSES[name](z_a.bfloat16(), z_b.bfloat16())
+    assert half["loss"].dtype == torch.float32
+    close(half["loss"], PAIR_LOSSES[name](z_a.bfloat16().float(), z_b.bfloat16().float())["loss"], tol=1e-6)
+    double = PAIR_LOSSES[name](z_a.double(), z_b.double())
+    assert all(v.dtype == torch.float64 for v in double.values())
+    close(double["loss"].float(), PAIR_LOSSES[name](z_a, z_b)["loss"], tol=1e-5)
+
+
 def test_terms_are_detached_and_loss_backpropagates():
     z_a, z_b = randn(16, 4, seed=1).requires_grad_(), randn(16, 4, seed=2).requires_grad_()
     for name, fn in PAIR_LOSSES.items():

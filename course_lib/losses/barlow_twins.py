@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .precision import widen
+
 
 def _check_pair(z_a: torch.Tensor, z_b: torch.Tensor | None = None) -> None:
     if z_a.ndim != 2:
@@ -64,13 +66,13 @@ def barlow_twins_loss(
     """The Barlow Twins loss and its two (unweighted) terms, for logging.
 
     Returns ``{"loss", "on_diagonal", "off_diagonal"}`` with
-    ``loss = on_diagonal + lambda_param * off_diagonal``. Computed in float32 with
+    ``loss = on_diagonal + lambda_param * off_diagonal``. Computed in at least float32 with
     autocast disabled, whatever the dtype of the embeddings. Collapsed (constant)
     embeddings standardize to zeros, so ``C = 0`` and the loss is ``D``.
     """
     _check_pair(z_a, z_b)
     with torch.autocast(device_type=z_a.device.type, enabled=False):
-        c = cross_correlation(z_a.float(), z_b.float(), eps)
+        c = cross_correlation(widen(z_a), widen(z_b), eps)
         on, off = on_diagonal(c), off_diagonal(c)
         loss = on + lambda_param * off
     return {"loss": loss, "on_diagonal": on.detach(), "off_diagonal": off.detach()}

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import widen
+
 
 def moco_loss(
     q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float = 0.2
@@ -29,7 +31,7 @@ def moco_loss(
     ``q`` and ``k`` are L2-normalized here; the queue is used as stored (normalized keys).
     ``k`` and ``queue`` are detached, and the queue is cloned so that enqueueing in place
     before ``backward()`` is safe. Returns ``{"loss", "positive_similarity",
-    "negative_similarity"}`` (mean cosines), computed in float32 with autocast disabled.
+    "negative_similarity"}`` (mean cosines), computed in at least float32 with autocast disabled.
     """
     if q.ndim != 2 or queue.ndim != 2:
         raise ValueError(f"q and queue must be 2-D, got shapes {tuple(q.shape)} and {tuple(queue.shape)}")
@@ -40,9 +42,9 @@ def moco_loss(
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     with torch.autocast(device_type=q.device.type, enabled=False):
-        q = F.normalize(q.float(), dim=1)
-        k = F.normalize(k.detach().float(), dim=1)
-        negatives = queue.detach().clone().float()
+        q = F.normalize(widen(q), dim=1)
+        k = F.normalize(widen(k.detach()), dim=1)
+        negatives = widen(queue.detach().clone())
         l_pos = (q * k).sum(dim=1, keepdim=True)  # (N, 1)
         l_neg = q @ negatives.T  # (N, K)
         logits = torch.cat([l_pos, l_neg], dim=1) / temperature
@@ -102,7 +104,7 @@ class MoCoQueue(nn.Module):
         """
         if k.ndim != 2 or k.shape[1] != self.keys.shape[1]:
             raise ValueError(f"keys must be (batch, {self.keys.shape[1]}), got shape {tuple(k.shape)}")
-        k = F.normalize(k.detach().float(), dim=1)[-self.size :]
+        k = F.normalize(widen(k.detach()), dim=1)[-self.size :]
         slots = (self.ptr + torch.arange(k.shape[0], device=self.keys.device)) % self.size
         self.keys[slots] = k.to(self.keys.dtype)
         self.ptr.copy_((self.ptr + k.shape[0]) % self.size)

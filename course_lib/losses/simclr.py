@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import widen
+
 
 def _check_pair(z_a: torch.Tensor, z_b: torch.Tensor) -> None:
     if z_a.ndim != 2:
@@ -33,14 +35,14 @@ def nt_xent_loss(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.5)
 
     Returns ``{"loss", "positive_similarity", "negative_similarity"}``: the mean cosine
     similarity of the ``2N`` positive pairs and of the ``2N(2N-2)`` negative pairs.
-    Computed in float32 with autocast disabled.
+    Computed in at least float32 with autocast disabled.
     """
     _check_pair(z_a, z_b)
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     n = z_a.shape[0]
     with torch.autocast(device_type=z_a.device.type, enabled=False):
-        z = F.normalize(torch.cat([z_a, z_b]).float(), dim=1)
+        z = F.normalize(widen(torch.cat([z_a, z_b])), dim=1)
         sim = z @ z.T  # (2N, 2N) cosine similarities
         self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
         positive = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)  # k <-> k+N

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import widen
+
 
 def _check_pair(z_a: torch.Tensor, z_b: torch.Tensor | None = None) -> None:
     if z_a.ndim != 2:
@@ -69,12 +71,12 @@ def vicreg_loss(
     """The weighted VICReg loss and its three (unweighted) terms, for logging.
 
     Returns ``{"loss", "invariance", "variance", "covariance"}``; ``variance`` and
-    ``covariance`` are already summed over the two branches. Computed in float32,
+    ``covariance`` are already summed over the two branches. Computed in at least float32,
     with autocast disabled, whatever the dtype of the embeddings.
     """
     _check_pair(z_a, z_b)
     with torch.autocast(device_type=z_a.device.type, enabled=False):  # matmuls in fp32, not bf16
-        z_a, z_b = z_a.float(), z_b.float()
+        z_a, z_b = widen(z_a), widen(z_b)
         inv = invariance(z_a, z_b)
         var = variance(z_a, gamma, eps) + variance(z_b, gamma, eps)
         cov = covariance(z_a) + covariance(z_b)

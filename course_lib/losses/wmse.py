@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import widen
+
 
 def _check_views(views: Sequence[torch.Tensor]) -> None:
     if len(views) < 2:
@@ -71,7 +73,7 @@ def wmse_loss(
 ) -> dict[str, torch.Tensor]:
     """The W-MSE loss of ``d`` views (a list of ``(N, D)`` tensors, row ``i`` = image ``i``).
 
-    Returns ``{"loss"}``, computed in float32 with autocast disabled. The batch is split into
+    Returns ``{"loss"}``, computed in at least float32 with autocast disabled. The batch is split into
     ``max(1, N // w_size)`` consecutive sub-batches, each whitened on its own (per view, or
     all views together with ``joint_views=True``). Raises ValueError when a sub-batch has no
     more rows than ``D`` or its covariance is not positive definite.
@@ -90,7 +92,7 @@ def wmse_loss(
             f"use a batch of at least w_size={w_size} samples"
         )
     with torch.autocast(device_type=views[0].device.type, enabled=False):
-        views = [v.float() for v in views]
+        views = [widen(v) for v in views]
         rows = torch.arange(n, device=views[0].device).tensor_split(max(1, n // w_size))
         whitened = [torch.empty_like(v) for v in views]
         infos = []
