@@ -72,9 +72,11 @@ nbval: $(VENV)/.installed
 book: $(VENV)/.installed-book
 	$(PY) book/build.py --notebooks $(NOTEBOOKS)
 
-## Re-execute notebooks/ with the test preset and store the outputs that nbval compares.
+## Store the notebooks' outputs: FROM=build/coursework/notebooks takes a real-data run's (what the committed
+## notebooks and the site show); without FROM, re-execute notebooks/ with the test preset. nbval compares only the
+## cells tagged nbval-check-output, which are the same on every preset.
 notebooks: $(VENV)/.installed
-	$(PY) -m course_lib.run --store-outputs
+	$(PY) -m course_lib.run --store-outputs $(if $(FROM),--from "$(FROM)")
 
 ## Point every notebook's Colab badge and install cell at pyproject's Repository URL.
 colab: $(VENV)/.installed

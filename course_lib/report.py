@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import Config, project_root
+from . import noise
 from .narrate import listing, pct, points
 
 COLUMNS = ["dataset", "set", "encoder", "method", "protocol", "top1", "top5", "epochs", "seconds"]
@@ -59,6 +60,40 @@ def resolve_key(df: pd.DataFrame, key: tuple) -> tuple:
         if pick(df, *other) is not None:
             return other
     return key
+
+
+DATASET_TITLES = {"cifar10": "CIFAR-10", "tiny-imagenet": "Tiny ImageNet", "digits-a": "digits 0-4",
+                  "digits-b": "digits 5-9", "digits-scattered-a": "scattered digits 0-4",
+                  "digits-scattered-b": "scattered digits 5-9"}
+
+
+def page_line(cfg: Config, when: str | None = None) -> str:
+    """The one line at the top of every notebook page: which preset, data, encoders and hardware produced it.
+
+    Example:
+        >>> from course_lib.config import resolve
+        >>> page_line(resolve("test", device="cpu", precision="fp32"), when="2026-12-02")
+        '**This page was produced by** preset `test`: set A = scattered digits 0-4, set B = scattered digits 5-9, encoders N1 and ResNet-18; cpu, fp32; 2026-12-02.'
+    """
+    import datetime
+
+    def title(spec: str | None) -> str:
+        if not spec:
+            return "none"
+        return DATASET_TITLES.get(spec, spec.split(":", 1)[-1] if ":" in spec else spec)
+
+    dtype = cfg.amp_dtype
+    precision = {None: "fp32", "torch.bfloat16": "bf16 autocast", "torch.float16": "fp16 autocast"}.get(
+        None if dtype is None else str(dtype), str(dtype))
+    when = when or datetime.date.today().isoformat()
+    return (f"**This page was produced by** preset `{cfg.preset}`: set A = {title(cfg.dataset_a)}, "
+            f"set B = {title(cfg.dataset_b)}, encoders {listing(cfg.encoders)}; {cfg.torch_device.type}, {precision}; "
+            f"{when}.")
+
+
+#: Every protocol a results table can hold, in the order the tables list them.
+PROTOCOL_ORDER = ("supervised", "linear", "knn", "knn-1%", "linear-1%", "finetune-1%", "knn-10%", "linear-10%",
+                  "finetune-10%")
 
 
 def metrics_dir(cfg: Config) -> Path:
@@ -146,8 +181,7 @@ def load_rows(cfg: Config) -> pd.DataFrame:
     key = ["set", "encoder", "method", "protocol", "epochs", "pretrain_epochs", "study"]  # a study's rows stay apart
     df = df.groupby(key, dropna=False, sort=False).first().reset_index()
     extra = [c for c in df.columns if c not in COLUMNS]
-    order = {"supervised": 0, "linear": 1, "knn": 2, "knn-1%": 3, "linear-1%": 4, "finetune-1%": 5,
-             "knn-10%": 6, "linear-10%": 7, "finetune-10%": 8}
+    order = {protocol: i for i, protocol in enumerate(PROTOCOL_ORDER)}
     df = df[COLUMNS + extra]
     df = df.assign(_p=df["protocol"].map(order).fillna(9)).sort_values(["set", "_p", "encoder", "method"])
     return df.drop(columns="_p").reset_index(drop=True)
@@ -367,17 +401,10 @@ _B_LIN, _B_FT1, _B_FT10 = (("B", "N2", "vicreg", p) for p in ("linear", "finetun
 _cw = lambda key: COURSEWORK[key][0]  # noqa: E731
 
 
-def noise_tolerance(test_images: int | None, floor: float = 1.0, unknown: float = 2.0) -> float:
-    """Points within which two top-1 accuracies on one test split count as "about the same".
-
-    Two standard errors of an accuracy near 50 % measured on ``test_images`` images,
-    ``2 * 100 * sqrt(0.25 / n) = 100 / sqrt(n)``, and never below ``floor`` (a short run's seed-to-seed
-    variation is about a point even on a large test split); ``unknown`` when the size is not known.
-    226 test images (the digits' set A): 6.7 points; 10,000 (CIFAR-10): 1.0.
-    """
-    if not test_images:
-        return unknown
-    return max(floor, 100.0 / float(test_images) ** 0.5)
+def noise_tolerance(test_images: int | None) -> float:
+    """Points within which two top-1 accuracies on one test split count as "about the same":
+    :func:`course_lib.noise.tolerance` (the course's one rule). 226 test images: 6.7 points; 10,000: 1.0."""
+    return noise.tolerance(test_images)
 
 
 def test_split_sizes(df: pd.DataFrame, cfg: Config | None = None) -> dict[str, int]:

@@ -63,11 +63,14 @@ def _promote_files(src: Path, dst: Path, names: list[str]) -> None:
         tmp.replace(dst / name)
 
 
-def store_outputs(notebooks: list[Path]) -> None:
-    """Execute the source notebooks in place with the ``test`` preset, keeping only stable outputs.
+def store_outputs(notebooks: list[Path], source: Path | None = None) -> None:
+    """Give the committed notebooks stored outputs, keeping only stable ones.
 
-    This is how the committed notebooks get the outputs that ``pytest --nbval-lax``
-    compares: progress bars (and their widget state), warnings (stderr) and execution timings are dropped.
+    With ``source`` (a ``make coursework`` / ``make report`` run's ``build/<preset>/notebooks``), each notebook
+    takes that run's outputs: what a student reads on the site and in JupyterLab is the real study. Without it,
+    the notebooks are re-executed in place with the ``test`` preset. Either way ``pytest --nbval-lax`` (test
+    preset) compares only the cells tagged ``nbval-check-output``, which print preset-independent checks. Progress
+    bars (and their widget state), warnings (stderr) and execution timings are dropped.
     """
     import os
     import tempfile
@@ -77,11 +80,23 @@ def store_outputs(notebooks: list[Path]) -> None:
 
     os.environ["COURSE_PRESET"] = "test"
     for nb in notebooks:
-        print(f"storing outputs of {nb.name} ...", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / nb.name
-            pm.execute_notebook(str(nb), str(out), cwd=str(nb.parent), progress_bar=False, kernel_name="python3")
+            if source is not None:
+                out = source / nb.name
+                if not out.exists():
+                    raise CourseError(f"{out} does not exist: run `make coursework` (or `make report`) first")
+                print(f"storing outputs of {nb.name} from {out} ...", flush=True)
+            else:
+                print(f"storing outputs of {nb.name} ...", flush=True)
+                out = Path(tmp) / nb.name
+                pm.execute_notebook(str(nb), str(out), cwd=str(nb.parent), progress_bar=False, kernel_name="python3")
             book = nbformat.read(out, as_version=4)
+        if source is not None:
+            mine = nbformat.read(nb, as_version=4)
+            if [c.source for c in mine.cells] != [c.source for c in book.cells if "injected-parameters" not in
+                                                   c.metadata.get("tags", [])]:
+                raise CourseError(f"{out} was run from another version of {nb.name}: rerun it, then store again")
+            book.cells = [c for c in book.cells if "injected-parameters" not in c.metadata.get("tags", [])]
         book.metadata.pop("papermill", None)
         book.metadata.pop("widgets", None)  # progress bars' widget state: noise in every diff
         for cell in book.cells:
@@ -106,12 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--studies", action="store_true",
                     help="train notebook 07's study grids and update only report/studies.csv and figures/study_*")
     ap.add_argument("--store-outputs", action="store_true",
-                    help="re-execute notebooks/ in place with the test preset (the outputs nbval compares)")
+                    help="give notebooks/ stored outputs: re-executed with the test preset, or --from a run's")
+    ap.add_argument("--from", dest="source", default=None, metavar="FOLDER",
+                    help="with --store-outputs: take the outputs of this run's executed notebooks, e.g. "
+                         "build/coursework/notebooks (what the site and the committed notebooks show)")
     args = ap.parse_args(argv)
 
     root = project_root()
     if args.store_outputs:
-        store_outputs(notebook_list(root / "notebooks"))
+        try:
+            store_outputs(notebook_list(root / "notebooks"), Path(args.source) if args.source else None)
+        except CourseError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return 0
     try:
         params = dict(parse_param(p) for p in args.param)

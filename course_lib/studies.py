@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import data as data_mod
+from . import noise
 from .config import Config, project_root, with_overrides
 from .diagnostics import measure
 from .errors import CourseError
@@ -282,21 +283,21 @@ def load(path: Path) -> pd.DataFrame | None:
 COLLAPSED_STD = 0.1
 
 
-def difference_noise(std_a: float, std_b: float, seeds: int, floor: float = 0.5) -> float:
-    """Points within which two means over ``seeds`` seeds count as equal: two standard errors of their difference.
+def difference_noise(std_a: float, std_b: float, seeds: int, floor: float = 0.5,
+                     test_images: int | None = None) -> float:
+    """Points within which two means over ``seeds`` seeds count as equal: :func:`course_lib.noise.tolerance`
+    with the seeds' standard deviations, ``2 * sqrt((std_a^2 + std_b^2) / seeds)`` (a missing std counts as 0),
+    and, when ``test_images`` is given, the test split's ``100 / sqrt(n)``; never below ``floor``."""
+    return noise.tolerance(test_images, (std_a, std_b), seeds, floor=floor, unknown=0.0)
 
-    ``2 * sqrt((std_a^2 + std_b^2) / seeds)``, never below ``floor`` (a missing std counts as 0).
-    """
-    var = sum(0.0 if s != s else s * s for s in (std_a, std_b))  # NaN (one seed) counts as 0
-    return max(floor, 2.0 * (var / max(seeds, 1)) ** 0.5)
 
-
-def compare(a: pd.Series, b: pd.Series, key: str = "top1_a") -> dict:
-    """``a`` against ``b`` (two rows of :func:`summary`): the difference of their means, its noise, the verdict."""
-    diff = float(a[f"{key}_mean"] - b[f"{key}_mean"])
-    tol = difference_noise(float(a[f"{key}_std"]), float(b[f"{key}_std"]), int(min(a["seeds"], b["seeds"])))
-    verdict = "same" if abs(diff) <= tol else ("higher" if diff > 0 else "lower")
-    return {"diff": diff, "tol": tol, "verdict": verdict}
+def compare(a: pd.Series, b: pd.Series, key: str = "top1_a", test_images: int | None = None) -> dict:
+    """``a`` against ``b`` (two rows of :func:`summary`): the difference of their means, its noise
+    (:func:`difference_noise`), the verdict (:func:`course_lib.noise.verdict`)."""
+    a_mean, b_mean = float(a[f"{key}_mean"]), float(b[f"{key}_mean"])
+    tol = difference_noise(float(a[f"{key}_std"]), float(b[f"{key}_std"]), int(min(a["seeds"], b["seeds"])),
+                           test_images=test_images)
+    return {"diff": a_mean - b_mean, "tol": tol, "verdict": noise.verdict(a_mean, b_mean, tol)}
 
 
 def steps(rows: pd.DataFrame, key: str = "top1_a") -> list[dict]:
