@@ -72,9 +72,10 @@ nbval: $(VENV)/.installed
 book: $(VENV)/.installed-book
 	$(PY) book/build.py --notebooks $(NOTEBOOKS)
 
-## Store the notebooks' outputs: FROM=build/coursework/notebooks takes a real-data run's (what the committed
-## notebooks and the site show); without FROM, re-execute notebooks/ with the test preset. nbval compares only the
-## cells tagged nbval-check-output, which are the same on every preset.
+## Store the notebooks' outputs from a finished run (what the committed notebooks and the site show): by default
+## `make report`'s, FROM=build/coursework/notebooks a real-data run's; FROM= (empty) re-executes them with the test
+## preset instead. nbval compares only the cells tagged nbval-check-output, which are the same on every preset.
+FROM ?= build/cpu/notebooks
 notebooks: $(VENV)/.installed
 	$(PY) -m course_lib.run --store-outputs $(if $(FROM),--from "$(FROM)")
 

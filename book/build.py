@@ -5,15 +5,19 @@
     python book/build.py --out /tmp/site                   # another build folder
 
 Stages a source tree in ``<out>/src/`` laid out as the repository is (so that the relative links of
-README.md, the reports and the notebooks work unchanged): book/'s _config.yml, _toc.yml and intro.md,
-README.md (included by the intro page), the notebooks, report/ and figures/, and a generated Figures page
-that shows every PNG under figures/ with links to its PDF and SVG twins. Then ``jupyter-book build``
-writes ``<out>/_build/html/``. Nothing is executed: the pages show the outputs the notebooks carry.
-Every Sphinx warning (a broken link, a missing figure) fails the build, after it has gone to the end.
+README.md, the reports and the notebooks work unchanged): book/'s _config.yml and _toc.yml, the course's
+front page intro.md (with its notebooks table and results list generated here, see :func:`front_page`),
+developers.md (which includes README.md), book/references.md (at the same path as in the repository, so
+that a notebook's ``../book/references.md`` link works on GitHub and on the site), the notebooks, report/
+and figures/, and a generated Figures page that shows every PNG under figures/ with links to its PDF and
+SVG twins. Then ``jupyter-book build`` writes ``<out>/_build/html/``. Nothing is executed: the pages show
+the outputs the notebooks carry. Every Sphinx warning (a broken link, a missing figure) fails the build,
+after it has gone to the end.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import shutil
@@ -119,6 +123,156 @@ def figures_page(figures: Path, src: Path) -> str:
     return "\n".join(lines)
 
 
+#: A notebook's title heading, ``# NN · Title``.
+_TITLE = re.compile(r"^#[ \t]+(\d\d)[ \t]*·[ \t]*(.+?)[ \t]*$", re.M)
+
+#: The run-time columns of the front page's notebooks table: (timings file under the staged tree, header).
+TIMINGS = (("report/timings.csv", "CPU: digits (`cpu`)"),
+           ("report/cpu-cifar/timings.csv", "CPU: CIFAR-10 → Tiny ImageNet (`cpu-cifar`)"))
+
+#: The report pages the front page lists when they exist: (results page, what it is, the command that makes it).
+REPORTS = (("report/results.md", "the scattered digits, the default data", "make report"),
+           ("report/cpu-cifar/results.md", "CIFAR-10 → Tiny ImageNet on a CPU budget", "make report-cifar DATA=..."),
+           ("report/coursework/results.md", "CIFAR-10 → Tiny ImageNet at the coursework's own budget",
+            "make coursework DATA=..."))
+
+
+def _markdown_sources(nb: dict):
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            source = cell.get("source", "")
+            yield "".join(source) if isinstance(source, list) else source
+
+
+def notebook_title(nb: dict) -> str | None:
+    """The title of a course notebook: its first ``# NN · Title`` heading, without the number."""
+    for source in _markdown_sources(nb):
+        m = _TITLE.search(source)
+        if m:
+            return m.group(2)
+    return None
+
+
+def learning_goals(nb: dict) -> list[str]:
+    """The items of a notebook's "## Learning goals" cell, each joined onto one line."""
+    for source in _markdown_sources(nb):
+        lines = source.strip().splitlines()
+        if not lines or not re.match(r"#+\s+Learning goals\b", lines[0]):
+            continue
+        goals: list[str] = []
+        for line in lines[1:]:
+            if re.match(r"\s*[-*]\s+", line):
+                goals.append(re.sub(r"^\s*[-*]\s+", "", line).strip())
+            elif goals and line.strip():
+                goals[-1] += " " + line.strip()
+        return [g.rstrip(";.").strip() for g in goals]
+    return []
+
+
+def read_timings(path: Path) -> dict[str, float]:
+    """A ``make report`` timings file (columns notebook, seconds) as {notebook file or "all": seconds}."""
+    if not path.is_file():
+        return {}
+    times = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            try:
+                times[row["notebook"].strip()] = float(row["seconds"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+    return times
+
+
+def format_seconds(seconds: float) -> str:
+    """A run time as a reader says it: "25 s", "12 min", "1.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _one_liners() -> dict[str, str]:
+    path = BOOK / "notebooks.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return {str(k): str(v) for k, v in (data or {}).items()}
+
+
+def notebooks_section(notebooks: list[Path], timings: list[tuple[str, dict[str, float]]],
+                      one_liners: dict[str, str]) -> str:
+    """The front page's notebooks table (title, one line, run times) and each notebook's learning goals.
+
+    ``timings`` holds one (column header, read_timings(...)) per run-time column; columns with no times
+    are left out. Titles and goals come from the notebooks, so the page follows them as they change.
+    """
+    timings = [(header, times) for header, times in timings if times]
+    rows = []
+    for path in notebooks:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        number = path.name[:2]
+        goals = learning_goals(nb)
+        line = one_liners.get(number) or (goals[0] if goals else "")
+        rows.append((path, number, notebook_title(nb) or path.stem, line, goals))
+
+    header = ["", "notebook", "what you learn"] + [h for h, _ in timings]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for path, number, title, line, _ in rows:
+        cells = [number, f"[{title}](notebooks/{path.name})", line]
+        cells += [format_seconds(t[path.name]) if path.name in t else "not measured" for _, t in timings]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if timings:
+        totals = []
+        for _, t in timings:
+            total = t.get("all", sum(t.get(p.name, 0.0) for p, *_ in rows))
+            totals.append(f"**{format_seconds(total)}**")
+        lines.append("| | **all of them** | | " + " | ".join(totals) + " |")
+    out = lines + [""]
+    if timings:
+        sources = " and ".join(f"`{name}`" for name, header in TIMINGS if any(header == h for h, _ in timings))
+        out += [f"Run times: the wall time of each notebook in the run that wrote {sources}, on the 2 CPU cores "
+                "the project runs on. A notebook that finds a finished training run in `runs/` loads it instead "
+                "of training, so a first run on your machine may take longer. On a Colab T4 GPU the times are "
+                "not measured yet: no GPU has been available to the project.", ""]
+    else:
+        out += ["No run times in this checkout (`make report` writes them to `report/timings.csv`). On a Colab "
+                "T4 GPU the times are not measured yet: no GPU has been available to the project.", ""]
+    out += ["Each notebook's learning goals, as it states them:", ""]
+    for path, number, title, _, goals in rows:
+        out += [f":::{{dropdown}} {number} · {title}"]
+        out += [f"- {g}" for g in goals] if goals else ["(no learning goals stated)"]
+        out += [":::", ""]
+    return "\n".join(out)
+
+
+def results_section(src: Path) -> str:
+    """The front page's list of the results pages present in the staged tree, then the Figures page."""
+    items = []
+    known = {page for page, _, _ in REPORTS}
+    for page, what, command in REPORTS:
+        if (src / page).exists():
+            items.append(f"- [{what}]({page}) (`{command}`), with its table `{page[:-3]}.csv`")
+    for page in sorted((src / "report").glob("*/results.md")):
+        rel = page.relative_to(src).as_posix()
+        if rel not in known:
+            items.append(f"- [preset `{page.parent.name}`]({rel})")
+    if (src / "figures.md").exists():
+        items.append("- [Figures](figures.md): every figure of the reports, with its PDF and SVG for print")
+    if not items:
+        return "No report in this checkout yet: `make report` writes `report/results.md`.\n"
+    return ("Each report sets this course's numbers beside the coursework's and the literature's, with the "
+            "budget that produced them, and says which of the coursework's conclusions held:\n\n"
+            + "\n".join(items) + "\n")
+
+
+def front_page(template: str, src: Path, notebooks: list[Path]) -> str:
+    """book/intro.md with its generated parts: ``<!-- build.py: notebooks -->`` and ``<!-- build.py: results -->``."""
+    timings = [(header, read_timings(src / name)) for name, header in TIMINGS]
+    parts = {"notebooks": lambda: notebooks_section(notebooks, timings, _one_liners()),
+             "results": lambda: results_section(src)}
+    return re.sub(r"^<!-- build\.py: (\w+) -->[ \t]*$", lambda m: parts[m.group(1)]().rstrip("\n"),
+                  template, flags=re.M)
+
+
 def site_toc(src: Path) -> dict:
     """book/_toc.yml less the report pages this checkout lacks, plus any other preset's report/<name>/results.md."""
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
@@ -154,10 +308,14 @@ def stage(out: Path, notebooks: Path) -> Path:
                             ignore=shutil.ignore_patterns("*.new", "*.old", ".ipynb_checkpoints"))
     (src / "README.md").write_text(link_folders((ROOT / "README.md").read_text(encoding="utf-8"), src),
                                    encoding="utf-8")
-    shutil.copy(BOOK / "intro.md", src / "intro.md")
     for folder in ("_ext", "_static"):
         shutil.copytree(BOOK / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (src / "figures.md").write_text(figures_page(src / "figures", src), encoding="utf-8")
+    shutil.copy(BOOK / "developers.md", src / "developers.md")
+    (src / "book").mkdir()
+    shutil.copy(BOOK / "references.md", src / "book" / "references.md")
+    (src / "intro.md").write_text(front_page((BOOK / "intro.md").read_text(encoding="utf-8"), src,
+                                             notebook_list(src / "notebooks")), encoding="utf-8")
 
     committed = _rel(notebooks) == "notebooks"
     source = ("the committed notebooks in `notebooks/` (run with the `test` preset, the outputs `make test` "

@@ -91,12 +91,18 @@ def store_outputs(notebooks: list[Path], source: Path | None = None) -> None:
                 out = Path(tmp) / nb.name
                 pm.execute_notebook(str(nb), str(out), cwd=str(nb.parent), progress_bar=False, kernel_name="python3")
             book = nbformat.read(out, as_version=4)
-        if source is not None:
+        if source is not None:  # this notebook as committed (its text), with the run's outputs in its code cells
             mine = nbformat.read(nb, as_version=4)
-            if [c.source for c in mine.cells] != [c.source for c in book.cells if "injected-parameters" not in
-                                                   c.metadata.get("tags", [])]:
-                raise CourseError(f"{out} was run from another version of {nb.name}: rerun it, then store again")
-            book.cells = [c for c in book.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+            ran = [c for c in book.cells if c.cell_type == "code"
+                   and "injected-parameters" not in c.metadata.get("tags", [])]
+            code = [c for c in mine.cells if c.cell_type == "code"]
+            if [c.source for c in code] != [c.source for c in ran]:
+                raise CourseError(f"{out} was run from another version of {nb.name}'s code: rerun it "
+                                  "(make report), then store again")
+            for cell, done in zip(code, ran):
+                cell.outputs, cell.execution_count = done.outputs, done.execution_count
+            mine.metadata.update({k: v for k, v in book.metadata.items() if k in ("kernelspec", "language_info")})
+            book = mine
         book.metadata.pop("papermill", None)
         book.metadata.pop("widgets", None)  # progress bars' widget state: noise in every diff
         for cell in book.cells:

@@ -100,7 +100,8 @@ def test_the_report_pages_and_the_intro_are_there(site):
             assert (site["html"] / md.replace(".md", ".html")).exists(), md
     intro = (site["html"] / "intro.html").read_text(encoding="utf-8")
     assert "the committed notebooks in" in intro and "nothing was re-executed" in intro
-    assert "Two commands" in intro  # README's text, included
+    assert "What you will learn" in intro and "references.html" in intro  # the course's front door
+    assert "Two commands" in (site["html"] / "developers.html").read_text(encoding="utf-8")  # README, its own page
 
 
 def test_every_figure_png_is_reachable_from_the_site(site):
