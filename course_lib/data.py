@@ -206,4 +206,3 @@ def load_sets(cfg) -> tuple[ImageDataset, ImageDataset | None]:
             "pick a set B whose labels are disjoint from A's"
         )
     return a, b
-from . import realdata  # noqa: E402,F401  (registers cifar10, tiny-imagenet, imagefolder)

@@ -8,7 +8,7 @@ of its arguments (tested on hand examples in ``tests/test_narrate.py``).
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 
 def say(text: str) -> None:
@@ -77,10 +77,16 @@ def chance(classes: int) -> float:
     return 100.0 / classes
 
 
-def choose(condition: bool, yes: str, no: str) -> str:
+def choose(condition: bool, yes: str | Callable[[], str], no: str | Callable[[], str]) -> str:
     """The words that are true: ``yes`` when ``condition`` holds, else ``no``.
 
-    Both texts are built before the choice: where one of them can only be built when the condition holds
-    (it indexes something that may be empty), write ``a if condition else b`` instead.
+    A text passed as a string is built before the choice; pass a function (``lambda: f"..."``) where a text can
+    only be built when its condition holds (it indexes something that may be empty): only the chosen one is called.
+
+    Example:
+        >>> items = []
+        >>> choose(bool(items), lambda: f"the first is {items[0]}", "there are none")
+        'there are none'
     """
-    return yes if condition else no
+    chosen = yes if condition else no
+    return chosen() if callable(chosen) else chosen

@@ -20,10 +20,10 @@ from pathlib import Path
 from .config import DIGITS_PRESETS, PRESETS, parse_param, project_root, resolve
 from .errors import CourseError
 
-#: The knobs every notebook's ``parameters`` cell names; other settings travel in ``settings``.
 #: The notebook whose grids ``--studies`` trains (``make studies``).
 STUDIES_NOTEBOOK = "07_"
 
+#: The knobs every notebook's ``parameters`` cell names; other settings travel in ``settings``.
 KNOBS = ("preset", "data_root", "dataset_a", "dataset_b", "encoder", "pretrain_epochs", "probe_epochs",
          "batch_size", "seed", "device", "out_dir")
 

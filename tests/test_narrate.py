@@ -29,6 +29,9 @@ def test_spread_chance_choose():
     assert narrate.chance(200) == 0.5 and narrate.chance(10) == 10.0
     assert narrate.choose(1 > 0, "beats", "does not beat") == "beats"
     assert narrate.choose(False, "beats", "does not beat") == "does not beat"
+    empty = []  # a text that can only be built when its condition holds: passed as a function, never called
+    assert narrate.choose(bool(empty), lambda: f"first {empty[0]}", "none") == "none"
+    assert narrate.choose(True, lambda: "built", lambda: empty[0]) == "built"
 
 
 def test_say_prints_outside_a_notebook(capsys):
