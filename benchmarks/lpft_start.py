@@ -7,7 +7,7 @@ the features' per-dimension std, for a random-init N1 and (on the digits) the pr
 above the clean loss means large first gradients (README, "The coursework's budget", the random-init collapse).
 
     python benchmarks/lpft_start.py            # the digits, `cpu` preset: ~1 min on 2 cores
-    python benchmarks/lpft_start.py coursework # CIFAR-10 (data_root=/work/data), random-init only
+    DATA=~/data python benchmarks/lpft_start.py coursework  # CIFAR-10 from DATA, random-init only
 """
 import sys, torch, torch.nn.functional as F
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
@@ -16,7 +16,7 @@ from course_lib.augment import build_views
 from course_lib.augment import prepare
 from course_lib.config import resolve
 preset = sys.argv[1] if len(sys.argv) > 1 else "cpu"
-cfg = resolve(preset, device="cpu", **({"data_root": "/work/data"} if preset != "cpu" else {}))
+cfg = resolve(preset, device="cpu", **({"data_root": __import__("os").environ.get("DATA", "~/data")} if preset != "cpu" else {}))
 a = data.load_sets(cfg)[0]
 frac = 0.1
 encs = {"random-init": diagnostics.untrained_encoder(cfg, "N1", a)}
