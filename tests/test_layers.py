@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "course_lib"
 
 #: Bottom to top. A module imports only modules of a lower layer.
 LAYERS = [
-    {"errors", "narrate"},
+    {"errors", "narrate", "noise"},
     {"config"},
     {"images", "models", "losses", "augment"},  # tensors in, tensors out
     {"realdata"},
