@@ -167,6 +167,12 @@ def fit(
     sends to the others. ``layout`` (e.g. ``{"sync_batchnorm": "projector"}``) is
     recorded in the checkpoint with the number of processes, and a resume must match it.
     ``scheduler`` steps once per epoch, or after every optimizer step with ``scheduler_per_step``.
+
+    A run folder travels between devices (a Drive ``runs_dir`` shared by a CPU and a GPU session): the device is
+    not part of the fingerprint, a finished run loads its weights without touching any random state, and a
+    resume on another kind of device re-seeds the ``generators`` whose saved state does not fit
+    (:func:`restore_generator`, one printed line). The precision is part of the fingerprint: a run trained in
+    fp32 on a CPU and the same settings in bf16 on an A100 are two runs.
     """
     generators = generators or {}
     settings = _jsonable(settings)
