@@ -114,14 +114,14 @@ def load_checkpoint(path: Path, settings: dict | None = None) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # EOFError (0 bytes), RuntimeError (PytorchStreamReader: truncated zip), pickle errors
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+        first = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:100]
+        reason = "0 bytes" if Path(path).stat().st_size == 0 else f"{type(err).__name__}: {first}"
         raise CourseError(
-            f"checkpoint {path} is damaged or half-written ({type(err).__name__}: {reason}): delete it "
-            f"(rm '{path}') and run again to train that run afresh"
+            f"checkpoint {path} is damaged or half-written ({reason}): delete it and run again to train that run afresh"
         ) from None
     if not isinstance(ckpt, dict) or not {"epoch", "modules", "history"} <= set(ckpt):
-        raise CourseError(f"checkpoint {path} is not a checkpoint of this course: delete it (rm '{path}') and run "
-                          "again to train that run afresh")
+        raise CourseError(f"checkpoint {path} is not a checkpoint of this course: delete it and run again to train "
+                          "that run afresh")
     if settings is not None and ckpt.get("settings") != settings:
         theirs = ckpt.get("settings", {})
         diff = sorted(k for k in set(theirs) | set(settings) if theirs.get(k) != settings.get(k))
