@@ -70,7 +70,7 @@ nbval: $(VENV)/.installed
 ## The course as a static website (Jupyter Book) from the notebooks' stored outputs, nothing re-executed:
 ## build/book/_build/html/index.html, opens offline. NOTEBOOKS=build/cpu/notebooks shows a `make report` run's.
 book: $(VENV)/.installed-book
-	$(PY) book/build.py --notebooks $(NOTEBOOKS)
+	$(PY) book/build.py --notebooks "$(NOTEBOOKS)"
 
 ## Store the notebooks' outputs from a finished run (what the committed notebooks and the site show): by default
 ## `make report`'s, FROM=build/coursework/notebooks a real-data run's; FROM= (empty) re-executes them with the test

@@ -29,7 +29,7 @@ from course_lib.augment import build_views  # noqa: E402
 from course_lib.config import resolve  # noqa: E402
 from course_lib.losses import vicreg_loss  # noqa: E402
 from course_lib.models import Projector, build_encoder, count_parameters  # noqa: E402
-from course_lib.runtime import autocast, memory_format, to_device  # noqa: E402
+from course_lib.runtime import autocast, grad_scaler, memory_format, to_device  # noqa: E402
 
 STEPS_PER_EPOCH = 50_000 // 256
 
@@ -54,7 +54,7 @@ def make_steps(name: str, cfg, x: torch.Tensor, y: torch.Tensor):
     sup = to_device(torch.nn.Sequential(sup_enc, torch.nn.Linear(sup_enc.out_dim, 10)), cfg)
     sgd = torch.optim.SGD(sup.parameters(), lr=0.05, momentum=0.9)
     flip = build_views("crop-flip", 32, (0.5, 1.0)).first
-    scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
+    scaler = grad_scaler(cfg)  # fp16 only, on the run's device
 
     def backward(loss, optimizer):
         optimizer.zero_grad(set_to_none=True)

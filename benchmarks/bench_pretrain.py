@@ -6,9 +6,9 @@ forward + backward + Adam step) for N1 and ResNet-18, measured side by side in o
 * ours: uint8 images held on the device, batches as slices of an on-device
   permutation, both views augmented for the whole batch with tensor ops
   (``course_lib.augment``, "ssl"), ``course_lib``'s VICReg loss; once with the
-  course's defaults (``Config.amp_dtype`` for ``precision="auto"``: bf16 autocast only
-  where the hardware has native bf16; ``runtime.memory_format``: channels_last where
-  the config puts it, per encoder) and once in fp32 (same layout). Where the defaults already are
+  course's defaults (``Config.amp_dtype`` for ``precision="auto"``, ``config.choose_precision``: bf16
+  autocast where the hardware has native bf16, fp16 + GradScaler on GPUs below sm_80;
+  ``runtime.memory_format``: channels_last where the config puts it, per encoder) and once in fp32 (same layout). Where the defaults already are
   fp32 (a CPU without native bf16) the two are the same configuration, measured once
   and reported in both columns.
 * reference: what most people write today: a CIFAR-like array served as PIL images
@@ -57,7 +57,7 @@ from course_lib.config import Config  # noqa: E402
 from course_lib.data import batches  # noqa: E402
 from course_lib.losses import vicreg_loss  # noqa: E402
 from course_lib.models import Projector, build_encoder  # noqa: E402
-from course_lib.runtime import memory_format  # noqa: E402
+from course_lib.runtime import grad_scaler, memory_format  # noqa: E402
 
 # ----------------------------------------------------------------------------- settings
 CIFAR10_TRAIN = 50_000  # images in CIFAR-10's training split: one epoch of pairs
@@ -151,6 +151,7 @@ class Ours:
             self.model = _model(encoder_name, self.device, self.memory, cfg.seed)
             params = [p for m in self.model for p in m.parameters()]
             self.optimizer = torch.optim.Adam(params, lr=LR)
+            self.scaler = grad_scaler(cfg)  # fp16 (a T4, V100) steps through a GradScaler, as the course's loop does
 
     def start(self) -> None:
         pass
@@ -181,8 +182,13 @@ class Ours:
             z_b = projector(encoder(x_b.contiguous(memory_format=memory)))
         loss = vicreg_loss(z_a, z_b)["loss"]
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
 
 
 class Reference:

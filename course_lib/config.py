@@ -8,8 +8,11 @@ checks the result, so a typo fails at once with one line that names the fix.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -41,7 +44,8 @@ class Config:
     encoders: tuple[str, ...] = DEFAULT_ENCODERS
     seed: int = 0
     device: str = "auto"  # "auto" = cuda if available, else cpu
-    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (autocast dtype)
+    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (autocast dtype; "auto": choose_precision)
+    deterministic: bool = False  # True: torch.use_deterministic_algorithms, no TF32, no cuDNN autotuning (slower)
     channels_last: str = "auto"  # "auto" = on CUDA, and for N1 on a CPU (ResNet-18 is 3-5x slower so there)
     compile: bool = False  # torch.compile the encoder (GPU runs)
     sync_batchnorm: str = "projector"  # under torchrun: BatchNorm statistics over the global batch in "none" | "projector" | "all"
@@ -102,18 +106,16 @@ class Config:
         return torch.device(self.device)
 
     @property
+    def precision_policy(self) -> "Precision":
+        """What this run computes in on its device: :func:`choose_precision` of the hardware and ``precision``."""
+        dev = self.torch_device
+        return choose_precision(dev.type, cuda_capability(dev) if dev.type == "cuda" else None,
+                                cpu_has_native_bf16() if dev.type == "cpu" else False, self.precision)
+
+    @property
     def amp_dtype(self) -> torch.dtype | None:
-        """The autocast dtype, or None for plain fp32."""
-        choice = self.precision
-        if choice == "auto":
-            dev = self.torch_device
-            if dev.type == "cuda":
-                choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-            else:  # bf16 on a CPU without native bf16 is emulated and slower than fp32
-                native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-                native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-                choice = "bf16" if native else "fp32"
-        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+        """The autocast dtype, or None for plain fp32 (:attr:`precision_policy`)."""
+        return self.precision_policy.dtype
 
     def for_encoder(self, name: str) -> "Config":
         """This config with ``encoder_overrides[name]`` applied: the budget one encoder trains with."""
@@ -162,7 +164,7 @@ PRESETS: dict[str, dict] = {
     "test": dict(
         batch_size=128, pretrain_epochs=4, supervised_epochs=4,
         probe_epochs=20, finetune_steps=20, projector=(256, 256, 256), tsne_points=300,
-        crop_scale=(0.3, 1.0), checkpoint_every_s=60,
+        crop_scale=(0.3, 1.0), checkpoint_every_s=0,  # a checkpoint per epoch: a stopped run keeps each one
         # notebooks 00 and 05: every method 4 epochs (= pretrain_epochs, so 02 and 05 reuse 00's runs)
         collapse_epochs=4, moco_queue=256,
     ),
@@ -234,6 +236,73 @@ PRESETS: dict[str, dict] = {
 DIGITS_PRESETS = ("test", "cpu")
 
 
+#: The compute capability from which a CUDA GPU has bf16 tensor cores (A100 = sm_80; H100/H200 = sm_90).
+BF16_CAPABILITY = (8, 0)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What a run computes in: the autocast ``dtype`` (None: plain fp32), whether fp16's GradScaler is
+    needed (``grad_scaler``), and ``why``, one line for a reader."""
+
+    dtype: torch.dtype | None
+    grad_scaler: bool
+    why: str
+
+    @property
+    def name(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+
+
+def choose_precision(device_type: str, capability: tuple[int, int] | None = None, cpu_native_bf16: bool = False,
+                     choice: str = "auto") -> Precision:
+    """The one precision policy of the course: a pure function of the hardware and the user's ``choice``.
+
+    ``device_type`` is ``"cuda"``, ``"cpu"`` or ``"mps"``; ``capability`` a CUDA GPU's compute capability
+    (``torch.cuda.get_device_capability``: T4 (7, 5), V100 (7, 0), A100 (8, 0), H100/H200 (9, 0));
+    ``cpu_native_bf16`` whether the CPU computes bf16 natively (AVX512-BF16 or AMX). With ``choice="auto"``:
+
+    * CUDA from sm_80 (A100, H100, H200): bf16 autocast, no scaler (bf16 has fp32's exponent range);
+    * CUDA below sm_80 (T4, V100): fp16 autocast + GradScaler. ``torch.cuda.is_bf16_supported()`` says True
+      on a T4 too (it counts emulation), but bf16 convolutions have no tensor-core path there: slow;
+    * a CPU with native bf16: bf16; any other CPU (or MPS): fp32, since emulated bf16 is slower than fp32.
+
+    ``"fp32"``, ``"bf16"`` and ``"fp16"`` are taken as asked on any device; fp16 always with a GradScaler
+    (``torch.amp.GradScaler(device_type)``, which works on CPUs too), since its gradients underflow without one.
+    """
+    if choice not in PRECISIONS:
+        raise CourseError(f"unknown precision {choice!r}: use auto, fp32, bf16 or fp16")
+    if choice == "fp32":
+        return Precision(None, False, "fp32 as asked")
+    if choice == "bf16":
+        return Precision(torch.bfloat16, False, "bf16 autocast as asked")
+    if choice == "fp16":
+        return Precision(torch.float16, True, "fp16 autocast + GradScaler as asked")
+    if device_type == "cuda":
+        if capability is None:
+            raise CourseError("choose_precision needs the GPU's compute capability for device 'cuda'")
+        sm = f"sm_{capability[0]}{capability[1]}"
+        if tuple(capability) >= BF16_CAPABILITY:
+            return Precision(torch.bfloat16, False, f"bf16 autocast: {sm} has bf16 tensor cores")
+        return Precision(torch.float16, True, f"fp16 autocast + GradScaler: {sm} has no bf16 tensor cores")
+    if device_type == "cpu" and cpu_native_bf16:
+        return Precision(torch.bfloat16, False, "bf16 autocast: this CPU computes bf16 natively (AVX512-BF16/AMX)")
+    return Precision(None, False, f"fp32: this {device_type.upper()} has no native bf16 (emulated bf16 is slower)")
+
+
+def cuda_capability(device: torch.device | str | None = None) -> tuple[int, int]:
+    """The compute capability of a CUDA device, e.g. ``(7, 5)`` on a T4 (what :func:`choose_precision` reads)."""
+    return tuple(torch.cuda.get_device_capability(device))
+
+
+@lru_cache(maxsize=None)
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively: AVX512-BF16 or AMX tiles (what :func:`choose_precision` reads)."""
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+    return bool(native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+
+
 def project_root() -> Path:
     """The checkout holding this package, else the current folder (e.g. a pip install in Colab)."""
     env = os.environ.get("COURSE_ROOT")
@@ -252,6 +321,8 @@ _FIELDS = {f.name for f in fields(Config)}
 
 
 def _normalise_encoders(value) -> tuple[str, ...]:
+    if not isinstance(value, (str, list, tuple)):
+        raise CourseError(f"encoder must be a name, a comma list or 'all', e.g. encoder=N1: got {value!r}")
     if isinstance(value, str):
         value = ENCODER_NAMES if value.lower() in ("all", "both") else [v.strip() for v in value.split(",")]
     out = []
@@ -263,8 +334,13 @@ def _normalise_encoders(value) -> tuple[str, ...]:
     return tuple(out)
 
 
+_LIST_EXAMPLES = {"projector": "(1024, 1024, 1024)", "crop_scale": "(0.2, 1.0)", "loss_weights": "(25.0, 25.0, 1.0)",
+                  "label_fractions": "(0.01, 0.1)", "methods": "(vicreg, simclr)", "epochs_study": "(20, 30, 40)"}
+
+
 def _as_tuple(key: str, value) -> tuple:
     """A list setting, given as a list, a tuple or its text (``"(0.2, 1.0)"``, e.g. from a command line)."""
+    given = value
     if isinstance(value, str):
         import ast
 
@@ -274,7 +350,8 @@ def _as_tuple(key: str, value) -> tuple:
             value = [v.strip() for v in value.split(",")] if key == "methods" else None
         value = (value,) if isinstance(value, str) else value
     if not isinstance(value, (list, tuple)):
-        raise CourseError(f"{key} must be a list of values, e.g. {key}=(0.2, 1.0): got {value!r}")
+        raise CourseError(f"{key} must be a list of values, e.g. {key}={_LIST_EXAMPLES.get(key, '(0.2, 1.0)')}: "
+                          f"got {given!r}")
     return tuple(value)
 
 
@@ -306,6 +383,9 @@ def resolve(preset: str | None = None, **overrides) -> Config:
     if not isinstance(overrides_by_encoder, dict):
         raise CourseError(f"encoder_overrides must be a dict like {{'ResNet-18': {{'pretrain_epochs': 2}}}}: "
                           f"got {overrides_by_encoder!r}")
+    if not all(isinstance(v, dict) for v in overrides_by_encoder.values()):
+        raise CourseError(f"encoder_overrides must map encoder names to dicts of settings, e.g. "
+                          f"{{'ResNet-18': {{'pretrain_epochs': 2}}}}: got {overrides_by_encoder!r}")
     values["encoder_overrides"] = {_normalise_encoders([k])[0]: dict(v) for k, v in overrides_by_encoder.items()}
     for enc, changes in values["encoder_overrides"].items():
         bad = (set(changes) - _FIELDS) | (set(changes) & {"preset", "encoders", "encoder_overrides"})
@@ -332,45 +412,133 @@ def parse_spec(spec: str, data_root: str | Path | None) -> tuple[str, Path | Non
     return name, (Path(root).expanduser() if root else None)
 
 
+# The kind and range of every number, flag and list: what _check enforces before any comparison, so that a
+# wrong type (pretrain_epochs=abc, batch_size=12.5, pretrain_lr=nan) is one line naming the fix, never a traceback.
+# Whole numbers: name -> smallest value (None allowed where the field's default type says so).
+_WHOLE = {
+    "seed": 0, "batch_size": 1, "image_size": 1, "pretrain_epochs": 1, "pretrain_warmup_epochs": 0,
+    "supervised_epochs": 1, "probe_epochs": 1, "finetune_steps": 1, "tsne_points": 1, "train_images": 10,
+    "monitor_every": 0, "knn_k": 1, "comparison_epochs": 1, "comparison_images": 10, "collapse_epochs": 1,
+    "wmse_hidden": 1, "wmse_dim": 1, "wmse_w_size": 1, "moco_queue": 1,
+}
+# Finite real numbers: name -> (lowest, whether the lowest itself is allowed, highest or None, allowed)
+_REAL = {
+    "pretrain_lr": (0.0, False, None, True), "pretrain_weight_decay": (0.0, True, None, True),
+    "supervised_lr": (0.0, False, None, True), "probe_lr": (0.0, False, None, True),
+    "finetune_lr": (0.0, False, None, True), "barlow_lambda": (0.0, False, None, True),
+    "simclr_temperature": (0.0, False, None, True), "moco_temperature": (0.0, False, None, True),
+    "moco_momentum": (0.0, True, 1.0, False), "checkpoint_every_s": (0.0, True, None, True),
+}
+_FLAGS = ("download", "compile", "deterministic")
+_NULLABLE = ("image_size", "train_images", "comparison_epochs", "comparison_images", "barlow_lambda")
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _example(key: str, value=None):
+    """A valid value of ``key`` for a message: ``value`` rounded when it is a whole float, else the default."""
+    if key in _WHOLE and isinstance(value, float) and math.isfinite(value) and value == int(value) \
+            and value >= _WHOLE[key]:
+        return int(value)
+    default = next(f.default for f in fields(Config) if f.name == key)
+    return {"image_size": 32, "train_images": 1000, "comparison_epochs": 3, "comparison_images": 1000,
+            "barlow_lambda": 0.005}.get(key, default)
+
+
+def _check_types(cfg: Config) -> None:
+    """Every setting of the right kind and range: whole numbers, finite numbers, flags, strings, lists."""
+    for key, least in _WHOLE.items():
+        value = getattr(cfg, key)
+        if value is None and key in _NULLABLE:
+            continue
+        if not _is_whole(value) or value < least:
+            raise CourseError(f"{key} must be a whole number >= {least}"
+                              + (" (or None)" if key in _NULLABLE else "")
+                              + f", got {value!r}: e.g. {key}={_example(key, value)}")
+    for key, (low, low_ok, high, high_ok) in _REAL.items():
+        value = getattr(cfg, key)
+        if value is None and key in _NULLABLE:
+            continue
+        lower = ">=" if low_ok else ">"
+        span = f"{lower} {low:g}" + (f" and {'<=' if high_ok else '<'} {high:g}" if high is not None else "")
+        if not _is_real(value) or not (value >= low if low_ok else value > low) or \
+                (high is not None and not (value <= high if high_ok else value < high)):
+            raise CourseError(f"{key} must be a finite number {span}, got {value!r}: e.g. {key}={_example(key)}")
+    for key in _FLAGS:
+        if not isinstance(getattr(cfg, key), bool):
+            raise CourseError(f"{key} must be True or False, got {getattr(cfg, key)!r}")
+    for key in ("preset", "dataset_a", "device", "precision", "sync_batchnorm", "pretrain_schedule", "augmentation"):
+        if not isinstance(getattr(cfg, key), str):
+            raise CourseError(f"{key} must be a name (text), got {getattr(cfg, key)!r}")
+    for key in ("dataset_b", "data_root", "out_dir", "runs_dir"):
+        value = getattr(cfg, key)
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise CourseError(f"{key} must be a name or a path (text) or None, got {value!r}")
+    if cfg.channels_last not in ("auto", True, False, "true", "false", "on", "off"):
+        raise CourseError(f"channels_last must be auto, True or False, got {cfg.channels_last!r}")
+    if not all(_is_whole(w) and w >= 1 for w in cfg.projector):  # () = no projector (notebook 07's depth study)
+        raise CourseError(f"projector must list whole layer widths >= 1, e.g. projector=(1024, 1024, 1024): "
+                          f"got {cfg.projector!r}")
+    scale = cfg.crop_scale
+    if len(scale) != 2 or not all(_is_real(v) for v in scale) or not 0 < scale[0] <= scale[1] <= 1:
+        raise CourseError(f"crop_scale must be two fractions of the image's area (smallest, largest) with "
+                          f"0 < smallest <= largest <= 1, e.g. crop_scale=(0.2, 1.0): got {scale!r}")
+    if len(cfg.loss_weights) != 3 or not all(_is_real(v) and v >= 0 for v in cfg.loss_weights):
+        raise CourseError(f"loss_weights must be three finite weights >= 0 (invariance, variance, covariance), "
+                          f"e.g. loss_weights=(25.0, 25.0, 1.0): got {cfg.loss_weights!r}")
+    if not all(_is_real(f) and 0 < f <= 1 for f in cfg.label_fractions):
+        raise CourseError(f"label_fractions must be fractions in (0, 1], e.g. label_fractions=(0.01, 0.1): "
+                          f"got {cfg.label_fractions!r}")
+    if cfg.epochs_study and not all(_is_whole(e) and e >= 1 for e in cfg.epochs_study):
+        raise CourseError(f"epochs_study must list whole epoch counts >= 1, e.g. (20, 30, 40): got {cfg.epochs_study}")
+    if not all(isinstance(m, str) for m in cfg.methods):
+        raise CourseError(f"methods must list names, e.g. methods=('vicreg', 'simclr'): got {cfg.methods!r}")
+
+
 def _check(cfg: Config) -> None:
+    """Every setting valid, once, when a run starts: one line naming the fix for the first that is not."""
+    _check_types(cfg)
     for spec in (cfg.dataset_a, cfg.dataset_b):
         if spec is not None:
             _, root = parse_spec(spec, cfg.data_root)
+            if root is not None and root.exists() and not root.is_dir():
+                raise CourseError(
+                    f"data_root {str(root)!r} is a file, not a folder: set data_root to the folder that holds "
+                    "the datasets (e.g. cifar10/ and tiny-imagenet-200/)"
+                )
             if root is not None and not root.exists() and not cfg.download:
                 raise CourseError(
                     f"data folder {str(root)!r} does not exist: create it and put the dataset there, "
                     "or set data_root to the folder that holds it"
                 )
-    if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
+    if cfg.precision not in PRECISIONS:
         raise CourseError(f"unknown precision {cfg.precision!r}: use auto, fp32, bf16 or fp16")
     if cfg.device not in ("auto", "cpu") and not cfg.device.startswith(("cuda", "mps")):
         raise CourseError(f"unknown device {cfg.device!r}: use auto, cpu or cuda")
     if cfg.torch_device.type == "cuda" and not torch.cuda.is_available():
         raise CourseError("device 'cuda' asked for but no CUDA GPU is visible: use device='auto' or 'cpu'")
-    for key in ("batch_size", "image_size", "pretrain_epochs", "supervised_epochs", "probe_epochs", "finetune_steps"):
-        if getattr(cfg, key) is not None and getattr(cfg, key) < 1:
-            raise CourseError(f"{key} must be at least 1, got {getattr(cfg, key)}")
     if cfg.pretrain_schedule not in ("constant", "cosine"):
         raise CourseError(f"unknown pretrain_schedule {cfg.pretrain_schedule!r}: use constant or cosine")
-    if cfg.epochs_study and not all(isinstance(e, int) and e >= 1 for e in cfg.epochs_study):
-        raise CourseError(f"epochs_study must list whole epoch counts >= 1, e.g. (20, 30, 40): got {cfg.epochs_study}")
     if cfg.epochs_study and cfg.pretrain_schedule != "constant":
         raise CourseError("epochs_study reads shorter runs off one long run, which holds only at a constant learning "
                           "rate: set pretrain_schedule='constant' or epochs_study=()")
-    if not all(0 < f <= 1 for f in cfg.label_fractions):
-        raise CourseError(f"label_fractions must lie in (0, 1], got {cfg.label_fractions}")
     unknown = [m for m in cfg.methods if m not in METHOD_NAMES]
     if unknown:
         raise CourseError(f"unknown method(s) {', '.join(unknown)} in methods: use some of {', '.join(METHOD_NAMES)}")
     if cfg.sync_batchnorm not in SYNC_BATCHNORM:
         raise CourseError(f"unknown sync_batchnorm {cfg.sync_batchnorm!r}: use one of {', '.join(SYNC_BATCHNORM)}")
-    for key in ("train_images", "comparison_images"):
-        if getattr(cfg, key) is not None and getattr(cfg, key) < 10:
-            raise CourseError(f"{key} must be at least 10 images (or None for all), got {getattr(cfg, key)}")
-    for key in ("monitor_every", "knn_k", "collapse_epochs", "comparison_epochs", "moco_queue"):
-        value = getattr(cfg, key)
-        if value is not None and value < (0 if key == "monitor_every" else 1):
-            raise CourseError(f"{key} must be at least {0 if key == 'monitor_every' else 1}, got {value}")
+    for name, changes in cfg.encoder_overrides.items():  # each encoder's own budget is checked the same way
+        if changes:
+            try:
+                _check(replace(cfg, encoder_overrides={}, **changes))
+            except CourseError as err:
+                raise CourseError(f"encoder_overrides[{name!r}]: {err}") from None
 
 
 def parse_param(text: str) -> tuple[str, object]:

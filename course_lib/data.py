@@ -190,6 +190,15 @@ def resized(ds: ImageDataset, size: int) -> ImageDataset:
     return replace(ds, name=f"{ds.name} at {size} px", x_train=go(ds.x_train), x_test=go(ds.x_test))
 
 
+def check_sets(cfg) -> None:
+    """Refuse, in one line, a data folder that cannot hold set A or B (:func:`course_lib.realdata.check_layout`):
+    what the entry points check before any notebook runs or any folder is touched. Reads no image."""
+    for spec in (cfg.dataset_a, cfg.dataset_b):
+        if spec:
+            name, root = parse_spec(spec, cfg.data_root)
+            realdata.check_layout(name, root, cfg.download)
+
+
 def load_sets(cfg) -> tuple[ImageDataset, ImageDataset | None]:
     """Sets A and B of a :class:`~course_lib.config.Config`, on its device (B is None when not set)."""
     device = cfg.torch_device

@@ -101,9 +101,18 @@ def world() -> World:
     return SINGLE
 
 
+def launched_world_size() -> int:
+    """How many processes torchrun started for this job (``WORLD_SIZE``; 1 outside torchrun), known before the
+    process group starts: what :mod:`course_lib.pretrain` checks the global batch against first."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
 def launched_by_torchrun() -> bool:
     """True in a process that torchrun started as one of several (``WORLD_SIZE`` > 1 in the environment)."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return launched_world_size() > 1
 
 
 def start(cfg: Config) -> tuple[World, Config]:

@@ -56,6 +56,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.method not in (*METHOD_NAMES, "supervised"):
             raise CourseError(f"unknown method {args.method!r}: use one of {', '.join(METHOD_NAMES)} or supervised")
         encoder = cfg.encoders[0]
+        data.check_sets(cfg)
+        # Before the process group starts: every worker says no at once, rank 0 in one line (torchrun then adds
+        # its own summary of the workers' exit codes).
+        processes = distributed.launched_world_size()
+        batch = cfg.for_encoder(encoder).batch_size
+        if batch % processes:
+            fit = batch - batch % processes or processes
+            raise CourseError(f"batch_size {batch} is the global batch of {processes} processes, which must share it "
+                              f"equally: use a multiple of {processes}, e.g. -p batch_size={fit}")
+        if args.method == "supervised" and processes > 1:
+            raise CourseError("the supervised baseline trains in one process: start it without torchrun")
         world, cfg = distributed.start(cfg)
     except CourseError as err:
         if main_process:

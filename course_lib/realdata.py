@@ -15,7 +15,7 @@ int64 labels). ``root`` is the folder that *holds* the data:
   tests' small fixtures). CIFAR-10 is *not* cached: its pickles already are raw uint8.
 * ``tiny-imagenet``: ``root/tiny-imagenet-200/`` or ``root/tiny-imagenet-200.zip``
   (extracted into ``root`` on first use; a member whose path leaves the extraction folder is
-  refused). ``download=True`` fetches http://cs231n.stanford.edu/tiny-imagenet-200.zip and
+  refused). ``download=True`` fetches https://cs231n.stanford.edu/tiny-imagenet-200.zip and
   checks its md5. Class ``i`` is the ``i``-th of the *sorted* wnids of ``wnids.txt`` and
   ``classes`` are those wnids (:func:`tiny_imagenet_words` gives their names). The test split
   is the official **val** split, labelled from ``val/val_annotations.txt`` (the official
@@ -59,7 +59,10 @@ PROGRESS_MIN = 1000  # show a progress bar when decoding more files than this
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_FOLDER = "cifar-10-batches-py"
-TINY_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+# Over https. The md5 is the one the Stanford page does not publish but every loader uses (avalanche's
+# TinyImagenet, many torchvision-style datasets) and that downloads report (248,100,043 bytes); not re-measured here
+# (no network where this was written). A mismatch stops with a message; the zip is never used unchecked.
+TINY_URL = "https://cs231n.stanford.edu/tiny-imagenet-200.zip"
 TINY_MD5 = "90528d7ca1a48142e341f4ef8d21d0de"
 TINY_ZIP = "tiny-imagenet-200.zip"
 TINY_FOLDER = "tiny-imagenet-200"
@@ -75,6 +78,50 @@ def _need_root(name: str, root: Path | None) -> Path:
             )
         return project_root() / "data"
     return Path(root).expanduser()
+
+
+#: What data_root may hold for each real dataset, as the one-line messages name it.
+LAYOUTS = {
+    "cifar10": "cifar10/ with train/ and test/ image folders (or cifar10/cifar-10-batches-py/), "
+               "or cifar-10-batches-py/ directly",
+    "tiny-imagenet": f"{TINY_FOLDER}/ (or {TINY_ZIP})",
+    "imagefolder": "train/<class>/ and test/<class>/ image folders",
+}
+
+
+def check_layout(name: str, root: str | Path | None, download: bool = False) -> None:
+    """Refuse, in one line naming the accepted layouts, a ``root`` that cannot hold dataset ``name``.
+
+    Cheap (it looks at names, reads no file): what ``course_lib.run`` and ``course_lib.pretrain`` check before
+    any notebook or training starts. The embedded digits need nothing; with ``download=True`` a missing
+    CIFAR-10 or Tiny ImageNet is fine (it will be fetched). What the folders hold is checked when they are read.
+    """
+    if name not in LAYOUTS:
+        return
+    root = _need_root(name, root)
+    if root.exists() and not root.is_dir():
+        raise CourseError(f"data_root {str(root)!r} is a file, not a folder: set data_root to the folder that holds "
+                          f"{LAYOUTS[name]}")
+    if name == "imagefolder":
+        if not ((root / "train").is_dir() and (root / "test").is_dir()):
+            raise CourseError(f"no image folder in {str(root)!r}: dataset 'imagefolder' needs {LAYOUTS[name]} there")
+        return
+    if download:
+        return
+    if name == "cifar10":
+        found = [(c / CIFAR10_FOLDER).is_dir() or ((c / "train").is_dir() and (c / "test").is_dir())
+                 for c in (root, root / "cifar10")]
+        if any(found):
+            return
+        tarball = root / "cifar-10-python.tar.gz"
+        if tarball.is_file():
+            raise CourseError(f"{tarball} is not extracted: run `tar xzf '{tarball}' -C '{root}'` (giving "
+                              f"{CIFAR10_FOLDER}/), or set download=True")
+        raise CourseError(f"no CIFAR-10 in {str(root)!r}: data_root must hold {LAYOUTS[name]}; download "
+                          f"{CIFAR10_URL} and extract it there, or set download=True")
+    if not ((root / TINY_FOLDER).is_dir() or (root / TINY_ZIP).is_file()):
+        raise CourseError(f"no Tiny ImageNet in {str(root)!r}: data_root must hold {LAYOUTS[name]}; download "
+                          f"{TINY_URL} there, or set download=True")
 
 
 # --------------------------------------------------------------------------- cache

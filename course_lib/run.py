@@ -144,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = dict(parse_param(p) for p in args.param)
         preset = args.preset or params.pop("preset", None)
-        cfg = resolve(preset, **params)  # fails fast, with one line, on any bad name or folder
+        cfg = resolve(preset, **params)  # fails fast, with one line, on any bad name, value or folder
+        if not args.store_outputs:
+            from .data import check_sets
+
+            check_sets(cfg)  # the data's layout, before build/<preset>/ is touched or any notebook runs
     except CourseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

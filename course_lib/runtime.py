@@ -1,13 +1,14 @@
 """Where and how a network runs: device, memory layout, precision; and its passes without gradient.
 
 Used by training (:mod:`course_lib.train`), the diagnostics and the evaluation protocols
-alike, so it sits below all three: :func:`autocast`, :func:`memory_format`,
-:func:`to_device`, :func:`random_encoder`, and the inference helpers :func:`embed`,
+alike, so it sits below all three: :func:`autocast`, :func:`grad_scaler`, :func:`configure_backends`,
+:func:`memory_format`, :func:`to_device`, :func:`random_encoder`, and the inference helpers :func:`embed`,
 :func:`predict` and :func:`topk_accuracy` (re-exported by :mod:`course_lib.evaluate`,
 where notebook 04 introduces them).
 """
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 
 import torch
@@ -24,6 +25,43 @@ def autocast(cfg: Config):
     if dtype is None:
         return nullcontext()
     return torch.autocast(cfg.torch_device.type, dtype=dtype)
+
+
+def grad_scaler(cfg: Config) -> torch.amp.GradScaler | None:
+    """fp16's GradScaler on the run's device (``torch.amp.GradScaler("cpu")`` on a CPU), None for bf16 and fp32.
+
+    ``torch.amp.GradScaler()`` without a device means CUDA: on a CPU it disables itself with a warning, and
+    fp16 gradients would then underflow unscaled.
+    """
+    if not cfg.precision_policy.grad_scaler:
+        return None
+    return torch.amp.GradScaler(cfg.torch_device.type)
+
+
+def configure_backends(cfg: Config) -> None:
+    """The speed/reproducibility settings of the run's device, from ``cfg.deterministic``.
+
+    On CUDA with ``deterministic=False`` (the default): TF32 matmuls and convolutions
+    (``torch.backends.cuda.matmul.allow_tf32``, ``torch.backends.cudnn.allow_tf32``) and cuDNN's autotuner
+    (``torch.backends.cudnn.benchmark``). **GPU runs are then not bit-exact**: cuDNN may pick other
+    algorithms from one run to the next, and atomics (e.g. the kNN monitor's float ``scatter_add_``) add in
+    any order, so two runs of the same settings differ in the last digits and drift apart over epochs (a CPU
+    run with the same thread count repeats bit for bit). ``deterministic=True`` turns TF32 and the autotuner
+    off and calls ``torch.use_deterministic_algorithms(True)`` (with ``CUBLAS_WORKSPACE_CONFIG=:4096:8``, which
+    cuBLAS reads when it starts: set it before the first GPU matmul of the process): slower, bit-exact on the
+    same GPU and software, and an op with no deterministic implementation raises instead of running.
+    The config decides: this sets ``torch.use_deterministic_algorithms`` to ``cfg.deterministic`` either way.
+    """
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if torch.are_deterministic_algorithms_enabled() != cfg.deterministic:
+        torch.use_deterministic_algorithms(cfg.deterministic)
+    if cfg.torch_device.type == "cuda":
+        fast = not cfg.deterministic
+        torch.backends.cuda.matmul.allow_tf32 = fast
+        torch.backends.cudnn.allow_tf32 = fast
+        torch.backends.cudnn.benchmark = fast
+        torch.backends.cudnn.deterministic = cfg.deterministic
 
 
 def memory_format(cfg: Config, encoder: nn.Module | str) -> torch.memory_format:
@@ -45,7 +83,9 @@ def memory_format(cfg: Config, encoder: nn.Module | str) -> torch.memory_format:
 
 
 def to_device(module: nn.Module, cfg: Config) -> nn.Module:
-    """``module`` on the config's device, in channels_last when :func:`memory_format` says so."""
+    """``module`` on the config's device, in channels_last when :func:`memory_format` says so; the device's
+    math settings (:func:`configure_backends`) set for the run."""
+    configure_backends(cfg)
     module = module.to(cfg.torch_device)
     if memory_format(cfg, module) == torch.channels_last:
         module = module.to(memory_format=torch.channels_last)

@@ -32,7 +32,7 @@ from .distributed import SINGLE, World
 from .errors import CourseError
 from .methods import build_method
 from .models import ENCODER_REVISIONS, build_encoder
-from .runtime import autocast, memory_format, random_encoder, to_device
+from .runtime import autocast, grad_scaler, memory_format, random_encoder, to_device
 
 __all__ = ["Run", "fit", "pretrain", "pretrain_vicreg", "train_supervised", "train_classifier", "Classifier",
            "random_encoder", "autocast", "pretrain_scheduler", "snapshot_encoder", "load_checkpoint", "data_fingerprint",
@@ -106,8 +106,22 @@ def _jsonable(d: dict) -> dict:
 
 
 def load_checkpoint(path: Path, settings: dict | None = None) -> dict:
-    """Load a checkpoint with ``weights_only=True``; refuse it if its settings differ from ``settings``."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint with ``weights_only=True``; refuse it if its settings differ from ``settings``.
+
+    A damaged file (zero bytes, half-written by a tool that does not write atomically, truncated by a full disk
+    or a partial copy) is refused with one line naming it and the fix.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # EOFError (0 bytes), RuntimeError (PytorchStreamReader: truncated zip), pickle errors
+        first = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:100]
+        reason = "0 bytes" if Path(path).stat().st_size == 0 else f"{type(err).__name__}: {first}"
+        raise CourseError(
+            f"checkpoint {path} is damaged or half-written ({reason}): delete it and run again to train that run afresh"
+        ) from None
+    if not isinstance(ckpt, dict) or not {"epoch", "modules", "history"} <= set(ckpt):
+        raise CourseError(f"checkpoint {path} is not a checkpoint of this course: delete it and run again to train "
+                          "that run afresh")
     if settings is not None and ckpt.get("settings") != settings:
         theirs = ckpt.get("settings", {})
         diff = sorted(k for k in set(theirs) | set(settings) if theirs.get(k) != settings.get(k))
@@ -153,20 +167,24 @@ def fit(
     sends to the others. ``layout`` (e.g. ``{"sync_batchnorm": "projector"}``) is
     recorded in the checkpoint with the number of processes, and a resume must match it.
     ``scheduler`` steps once per epoch, or after every optimizer step with ``scheduler_per_step``.
+
+    A run folder travels between devices (a Drive ``runs_dir`` shared by a CPU and a GPU session): the device is
+    not part of the fingerprint, a finished run loads its weights without touching any random state, and a
+    resume on another kind of device re-seeds the ``generators`` whose saved state does not fit
+    (:func:`restore_generator`, one printed line). The precision is part of the fingerprint: a run trained in
+    fp32 on a CPU and the same settings in bf16 on an A100 are two runs.
     """
     generators = generators or {}
     settings = _jsonable(settings)
     layout = {"world_size": world.size, **(layout or {})} if world.size > 1 else {"world_size": 1}
     run_dir = run_folder(cfg, name, settings)
     ckpt_path = run_dir / CHECKPOINT
-    if world.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
     gen = torch.Generator().manual_seed(cfg.seed)  # the batch order: the same in every process
     history: list[dict[str, float]] = []
     epoch_metrics: list[dict[str, float]] = []
     start_epoch, seconds, status = 0, 0.0, "trained"
-    ckpt = _read_checkpoint(ckpt_path, settings, world)
+    device = cfg.torch_device.type
+    ckpt = _read_checkpoint(ckpt_path, settings, world)  # before anything is written: a refusal changes nothing
     if ckpt is not None:
         finished = ckpt["epoch"] >= epochs
         theirs = ckpt.get("layout", {"world_size": 1})
@@ -184,18 +202,23 @@ def fit(
             scheduler.load_state_dict(ckpt["scheduler"])
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
-        gen.set_state(ckpt["generator"])
-        states = ckpt["rank_generators"][world.rank] if "rank_generators" in ckpt and not finished else \
-            ckpt.get("generators", {})
-        for key, g in generators.items():
-            if key not in states:
-                raise CourseError(f"checkpoint {ckpt_path} predates this course_lib (no {key} RNG state): "
-                                  "delete its folder to train afresh")
-            g.set_state(states[key])
+        if not finished:  # a finished run trains no further: its random streams are never drawn from again
+            gen.set_state(ckpt["generator"])  # a CPU generator on every device
+            states = ckpt["rank_generators"][world.rank] if "rank_generators" in ckpt else ckpt.get("generators", {})
+            for key, g in generators.items():
+                if key not in states:
+                    raise CourseError(f"checkpoint {ckpt_path} predates this course_lib (no {key} RNG state): "
+                                      "delete its folder to train afresh")
+                note = restore_generator(g, states[key], ckpt.get("device"), ckpt["epoch"])
+                if note and world.is_main:
+                    tqdm.write(f"{name}: {key} {note}")
         history, start_epoch, seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
         epoch_metrics = ckpt.get("epoch_metrics", [])
         status = "loaded" if finished else "resumed"
         del ckpt
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
     say = tqdm.write if world.is_main and progress else (lambda text: None)
     if status == "loaded":  # a finished run: nothing to train, say so
         say(f"{name}: loaded the finished run {run_dir.name} ({start_epoch} epochs)")
@@ -272,6 +295,7 @@ def fit(
                         "scaler": scaler.state_dict() if scaler is not None and not finished else None,
                         "generator": gen.get_state(),
                         "generators": rank_states[0],
+                        "device": device,  # whose generator states these are (a CPU's and a GPU's differ)
                         **({"rank_generators": rank_states} if world.size > 1 else {}),
                         "layout": layout,
                         "history": history,
@@ -306,6 +330,37 @@ def _read_checkpoint(path: Path, settings: dict, world: World) -> dict | None:
     if isinstance(found, CourseError):
         raise found
     return found
+
+
+def reseed(seed: int, epoch: int) -> int:
+    """The seed a generator first seeded with ``seed`` restarts from after ``epoch`` when its saved state cannot
+    be used: a fixed function of the two (SHA-256), so every resume of the same run draws the same views."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{epoch}".encode()).digest()[:8], "little") >> 1
+
+
+def restore_generator(g: torch.Generator, state: torch.Tensor, saved_device: str | None, epoch: int) -> str | None:
+    """Give ``g`` the ``state`` a checkpoint kept after ``epoch``; None when done so, else the one line that says why
+    it was re-seeded instead (:func:`reseed` of the seed ``g`` was built with, and ``epoch``).
+
+    A generator's state is the device's own: a CPU's is 5,056 bytes, a CUDA one's 16, and neither loads into the
+    other. A run folder shared between a CPU session and a GPU session (a Drive ``runs_dir``) resumes on either:
+    the views from here on are drawn from the re-seeded stream (a valid run, not bit-for-bit an uninterrupted one).
+    """
+    here = g.device.type
+    if saved_device in (None, here):
+        try:
+            g.set_state(state)
+            return None
+        except RuntimeError:  # an older checkpoint (no device recorded) from the other kind of device
+            pass
+    seed = g.initial_seed()
+    g.manual_seed(reseed(seed, epoch))
+    why = (f"RNG state was saved on {saved_device}, this run is on {here}" if saved_device not in (None, here) else
+           f"RNG state in the checkpoint ({len(state):,} bytes) does not fit this {here} generator")
+    return (f"{why}: re-seeded it from seed {seed} and epoch {epoch} (the views from here on differ from an "
+            "uninterrupted run's)")
 
 
 def _describe(layout: dict) -> str:
@@ -429,7 +484,7 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
         settings.update(monitor_every=cfg.monitor_every, knn_k=cfg.knn_k)
     if cfg.pretrain_schedule != "constant":
         settings.update(schedule=cfg.pretrain_schedule, warmup_epochs=cfg.pretrain_warmup_epochs)
-    scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
+    scaler = grad_scaler(cfg)  # fp16 only, on the run's device
     name = f"{method}-{encoder_name}"
     on_epoch_end = monitor(encoder, data, cfg) if world.is_main else None
     keep = set(keep_epochs) | set(study) if world.is_main else set()
@@ -518,7 +573,7 @@ def train_classifier(
     views = build_views("crop-flip", cfg.image_size, (0.5, 1.0)).first
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 2)
     memory = memory_format(cfg, model)
-    scaler = torch.amp.GradScaler() if cfg.amp_dtype == torch.float16 else None
+    scaler = grad_scaler(cfg)
 
     def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
         xb = views(x[idx], aug_gen).contiguous(memory_format=memory)

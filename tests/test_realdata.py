@@ -254,7 +254,7 @@ def test_tiny_imagenet_download_uses_url_and_md5(tmp_path, monkeypatch):
     monkeypatch.setattr(tvu, "download_url", fake_download)
     monkeypatch.setattr(realdata, "TINY_MD5", _md5(archive))
     ds = realdata.load_tiny_imagenet(tmp_path / "new", download=True)
-    assert calls == [("http://cs231n.stanford.edu/tiny-imagenet-200.zip", "tiny-imagenet-200.zip", _md5(archive))]
+    assert calls == [("https://cs231n.stanford.edu/tiny-imagenet-200.zip", "tiny-imagenet-200.zip", _md5(archive))]
     check_tiny(ds)
 
 
@@ -262,7 +262,7 @@ def test_tiny_imagenet_missing_data_names_the_download(tmp_path, monkeypatch):
     with pytest.raises(CourseError) as err:
         data.load_dataset(f"tiny-imagenet:{tmp_path}")
     msg = str(err.value)
-    assert "http://cs231n.stanford.edu/tiny-imagenet-200.zip" in msg and str(tmp_path) in msg
+    assert "https://cs231n.stanford.edu/tiny-imagenet-200.zip" in msg and str(tmp_path) in msg
     assert "download=True" in msg and "\n" not in msg
     monkeypatch.setenv("COURSE_ROOT", str(tmp_path / "project"))  # no data_root: the project's data/ folder
     with pytest.raises(CourseError, match=f"no Tiny ImageNet in {tmp_path / 'project' / 'data'}:"):
