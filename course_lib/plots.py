@@ -37,11 +37,56 @@ _METADATA = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": Non
              "svg": {"Creator": None, "Date": None}}
 
 
+#: The width a figure is shown at on the course's website (its content column, ~720 px at 96 px per inch) and in
+#: a notebook at the page's width; wider figures are scaled down to it, and their text with them.
+SITE_WIDTH_IN = 7.5
+#: The smallest text a reader should meet at that width, in points.
+MIN_TEXT_PT = 9.0
+
+
+def _texts(fig: plt.Figure):
+    from matplotlib.text import Text
+
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def _shown_scale(fig: plt.Figure) -> float:
+    """How much the figure shrinks to fit :data:`SITE_WIDTH_IN` (1 when it already fits), from its tight box."""
+    renderer = fig.canvas.get_renderer()
+    width = fig.get_tightbbox(renderer).width  # inches
+    return min(1.0, SITE_WIDTH_IN / width) if width > 0 else 1.0
+
+
+def smallest_text_pt(fig: plt.Figure) -> float:
+    """The size, in points, of the figure's smallest text as a reader sees it at :data:`SITE_WIDTH_IN`."""
+    texts = _texts(fig)
+    return min(t.get_fontsize() for t in texts) * _shown_scale(fig) if texts else float("inf")
+
+
+def legible(fig: plt.Figure, min_pt: float = MIN_TEXT_PT) -> plt.Figure:
+    """Enlarge every text that would be shown below ``min_pt`` at the site's width (titles, ticks, legends,
+    labels), then lay the figure out again. A wide figure's text is scaled up by the factor it will be shrunk."""
+    for _ in range(3):  # larger text widens the figure a little: settle in a few rounds
+        scale = _shown_scale(fig)
+        small = [t for t in _texts(fig) if t.get_fontsize() * scale < min_pt - 1e-6]
+        if not small:
+            break
+        for t in small:
+            t.set_fontsize(min_pt / scale)
+        try:
+            fig.tight_layout()
+        except Exception:  # noqa: BLE001 - a layout the figure cannot tighten keeps its own
+            pass
+    return fig
+
+
 def save(fig: plt.Figure, path: Path | None, formats: Sequence[str] = FORMATS) -> plt.Figure:
-    """Save ``fig`` as ``path`` (a ``.png``) and as each other format beside it (same stem).
+    """Make ``fig``'s text legible at the site's width (:func:`legible`), then save it as ``path`` (a ``.png``)
+    and as each other format beside it (same stem).
 
     Introduced in notebook 00. Returns the figure, so a plotting function can end with ``return save(...)``.
     """
+    legible(fig)
     if path is not None:
         path = Path(path)
         with plt.rc_context({"svg.hashsalt": "ssl-course", "svg.fonttype": "none"}):  # stable ids, editable text

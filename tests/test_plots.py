@@ -69,3 +69,33 @@ def test_accuracy_overview_aligns_rows_across_sets_and_never_averages():
     assert [l.get_xdata()[0] for l in ax_b.get_lines() if l.get_label() == "chance"] == [0.5]
     assert ax_b.get_xlim()[1] < 40 < ax_a.get_xlim()[1]
     plt.close("all")
+
+
+def test_text_is_legible_at_the_sites_width():
+    import numpy as np
+    import torch
+
+    # by hand: a 15-inch-wide figure is shown at 7.5 in, half size, so 8-pt ticks would read as 4 pt
+    fig, ax = plt.subplots(figsize=(15, 3))
+    ax.plot([0, 1], [0, 1])
+    ax.tick_params(labelsize=8)
+    ax.set_title("t", fontsize=8)
+    fig.tight_layout()
+    assert plots.smallest_text_pt(fig) < 5
+    plots.legible(fig)
+    assert plots.smallest_text_pt(fig) >= plots.MIN_TEXT_PT - 1e-6
+    plt.close(fig)
+    # every figure the course saves goes through it: wide multi-panel figures with small legends included
+    rng = np.random.default_rng(0)
+    h = [{"epoch": 1, "iteration": i + 1, "loss": 30.0 - i, "invariance": 0.2, "variance": 0.5, "covariance": 3.0}
+         for i in range(20)]
+    names = [f"class {i}" for i in range(10)]
+    figs = [
+        plots.loss_curves({"N1": h, "ResNet-18": h}, title="VICReg on set A"),
+        plots.image_grid(torch.randint(0, 255, (20, 3, 8, 8), dtype=torch.uint8), torch.arange(20) % 10, names),
+        plots.tsne_panels({"a": rng.normal(size=(40, 5)), "b": rng.normal(size=(40, 5)), "c": rng.normal(size=(40, 5))},
+                          np.arange(40) % 10, names),
+    ]
+    for fig in figs:
+        assert plots.smallest_text_pt(fig) >= plots.MIN_TEXT_PT - 0.05, fig.get_size_inches()
+        plt.close(fig)
