@@ -307,25 +307,15 @@ def test_pretraining_logs_every_term_per_iteration_and_reloads_instead_of_retrai
     assert other.run_dir != run.run_dir  # a changed setting is a new run, never a silent reuse
 
 
-def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, dies_in_epoch):
     cfg = _tiny(tmp_path, pretrain_epochs=3, checkpoint_every_s=0)  # a checkpoint after every epoch
     ds = data.load_dataset("digits-a")
     full = train.pretrain_vicreg(_tiny(tmp_path / "ref", pretrain_epochs=3), "N1", ds, progress=False)
 
-    calls = {"n": 0}
-    real = data.batches
-
-    def dying_batches(*args, **kwargs):  # the process "dies" in the middle of the third epoch
-        calls["n"] += 1
-        for i, b in enumerate(real(*args, **kwargs)):
-            if calls["n"] == 3 and i == 2:
-                raise KeyboardInterrupt
-            yield b
-
-    monkeypatch.setattr(train, "batches", dying_batches)
+    dies_in_epoch(3, batch=2)  # the process "dies" in the middle of the third epoch
     with pytest.raises(KeyboardInterrupt):
         train.pretrain_vicreg(cfg, "N1", ds, progress=False)
-    monkeypatch.setattr(train, "batches", real)
+    dies_in_epoch(None)
     resumed = train.pretrain_vicreg(cfg, "N1", ds, progress=False)
     assert resumed.status == "resumed"
     assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history], rel=1e-4)

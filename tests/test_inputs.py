@@ -14,19 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from course_lib import distributed, pretrain, resolve, run, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

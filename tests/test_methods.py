@@ -19,13 +19,7 @@ def _cfg(tmp_path, **kw):
     return resolve("test", **{**base, **kw})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine a second thread waits on a busy core (5-10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _small():
@@ -196,24 +190,14 @@ def test_pretraining_logs_diagnostics_per_epoch_and_they_survive_a_reload(tmp_pa
     assert len(fig.axes) == 3 and (tmp_path / "out" / "figures" / "diagnostics.png").exists()
 
 
-def test_a_resumed_run_keeps_the_diagnostics_of_the_epochs_before_the_interruption(tmp_path, monkeypatch):
+def test_a_resumed_run_keeps_the_diagnostics_of_the_epochs_before_the_interruption(tmp_path, dies_in_epoch):
     cfg = _cfg(tmp_path, pretrain_epochs=3, checkpoint_every_s=0)
     ds = _small()
     full = train.pretrain(_cfg(tmp_path / "ref", pretrain_epochs=3), "N1", ds, "moco_v2", progress=False)
-    calls = {"n": 0}
-    real = data.batches
-
-    def dying_batches(*args, **kwargs):  # the process "dies" in the middle of the third epoch
-        calls["n"] += 1
-        for i, b in enumerate(real(*args, **kwargs)):
-            if calls["n"] == 3 and i == 1:
-                raise KeyboardInterrupt
-            yield b
-
-    monkeypatch.setattr(train, "batches", dying_batches)
+    dies_in_epoch(3, batch=1)  # the process "dies" in the middle of the third epoch
     with pytest.raises(KeyboardInterrupt):
         train.pretrain(cfg, "N1", ds, "moco_v2", progress=False)
-    monkeypatch.setattr(train, "batches", real)
+    dies_in_epoch(None)
     resumed = train.pretrain(cfg, "N1", ds, "moco_v2", progress=False)
     assert resumed.status == "resumed"
     assert [r["epoch"] for r in resumed.epoch_metrics] == [1, 2, 3]

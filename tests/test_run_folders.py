@@ -13,12 +13,7 @@ from course_lib import data, resolve, train
 CUDA_STATE = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA generator's state (seed + offset)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(runs, **kw):
@@ -53,29 +48,20 @@ def test_a_finished_run_loads_without_touching_its_generators(tmp_path, capsys):
         assert torch.equal(p, q)
 
 
-def _interrupted(tmp_path, monkeypatch, epochs=3):
+def _interrupted(tmp_path, dies_in_epoch, epochs=3):
     """A run stopped in the middle of epoch 2: its checkpoint holds epoch 1."""
     cfg, ds = _cfg(tmp_path, pretrain_epochs=epochs, checkpoint_every_s=0), _digits()
-    calls, real = {"n": 0}, data.batches
-
-    def dying_batches(*args, **kwargs):
-        calls["n"] += 1
-        for i, b in enumerate(real(*args, **kwargs)):
-            if calls["n"] == 2 and i == 1:
-                raise KeyboardInterrupt
-            yield b
-
-    monkeypatch.setattr(train, "batches", dying_batches)
+    dies_in_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         train.pretrain(cfg, "N1", ds, "vicreg", progress=False)
-    monkeypatch.setattr(train, "batches", real)
+    dies_in_epoch(None)
     (path,) = tmp_path.glob(f"*/{train.CHECKPOINT}")
     assert torch.load(path, weights_only=True)["epoch"] == 1
     return cfg, ds, path
 
 
-def test_a_run_stopped_on_a_gpu_resumes_on_the_cpu_with_reseeded_views(tmp_path, monkeypatch, capsys):
-    cfg, ds, path = _interrupted(tmp_path, monkeypatch)
+def test_a_run_stopped_on_a_gpu_resumes_on_the_cpu_with_reseeded_views(tmp_path, dies_in_epoch, capsys):
+    cfg, ds, path = _interrupted(tmp_path, dies_in_epoch)
     _edit(path, generators={"augment": CUDA_STATE}, device="cuda")  # what a T4 session leaves in a shared runs_dir
     saved = path.read_bytes()
     capsys.readouterr()
@@ -91,9 +77,9 @@ def test_a_run_stopped_on_a_gpu_resumes_on_the_cpu_with_reseeded_views(tmp_path,
     assert [h["loss"] for h in again.history] == [h["loss"] for h in resumed.history]
 
 
-def test_an_older_checkpoint_without_its_device_is_reseeded_when_its_state_does_not_fit(tmp_path, monkeypatch,
+def test_an_older_checkpoint_without_its_device_is_reseeded_when_its_state_does_not_fit(tmp_path, dies_in_epoch,
                                                                                           capsys):
-    cfg, ds, path = _interrupted(tmp_path, monkeypatch, epochs=2)
+    cfg, ds, path = _interrupted(tmp_path, dies_in_epoch, epochs=2)
     ckpt = torch.load(path, weights_only=True)
     del ckpt["device"]
     ckpt["generators"] = {"augment": CUDA_STATE}
