@@ -93,6 +93,47 @@ def link_folders(text: str, src: Path) -> str:
     return re.sub(r"\]\(([^)\s:#]+)\)", repl, text)
 
 
+_HEADING = re.compile(r"^(#{1,3})[ \t]+(.+?)[ \t]*$", re.M)
+
+
+def heading_anchor(text: str) -> str:
+    """The anchor MyST gives a heading (``myst_heading_anchors``): lower case, punctuation dropped, spaces -> ``-``."""
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+def figure_section(nb: dict, key: str) -> str | None:
+    """The heading (``#``-``###``) above the first code cell of ``nb`` that names the figure ``key`` (a file stem or
+    stem prefix of :data:`course_lib.plots.CAPTIONS`), or None."""
+    heading = None
+    for cell in nb.get("cells", []):
+        source = "".join(cell.get("source", ""))
+        if cell.get("cell_type") == "markdown":
+            found = _HEADING.findall(source)
+            heading = found[-1][1] if found else heading
+        elif f'"{key}' in source:
+            return heading
+    return None
+
+
+def figure_caption_lines(stem: str, notebooks: Path) -> list[str]:
+    """The Figures page's caption of one figure: what it shows, and a link to the notebook section that draws it."""
+    from course_lib.plots import CAPTIONS, caption_key
+
+    key = caption_key(stem)
+    if key is None:
+        return []
+    text, notebook = CAPTIONS[key]
+    path = notebooks / f"{notebook}.ipynb"
+    if not path.exists():
+        return [text, ""]
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    section = figure_section(nb, key)
+    title = notebook_title(nb) or notebook
+    where = f"notebooks/{notebook}.ipynb" + (f"#{heading_anchor(section)}" if section else "")
+    label = f"{notebook[:2]} · {title}" + (f", *{section}*" if section else "")
+    return [f"{text} Made in [{label}]({where}).", ""]
+
+
 def figures_page(figures: Path, src: Path) -> str:
     """The Figures page: every PNG under ``figures/``, one section per folder, PDF/SVG links beside it."""
     lines = ["# Figures", "",
@@ -118,6 +159,7 @@ def figures_page(figures: Path, src: Path) -> str:
             # a sized image links to its full-size copy (Sphinx's html_scaled_image_link)
             lines += [f":::{{grid-item-card}} {png.stem}", "",
                       f"```{{image}} {rel}", f":alt: {png.stem}", ":width: 100%", "```", "",
+                      *figure_caption_lines(png.stem, src / "notebooks"),
                       " · ".join(links), ":::", ""]
         lines += ["::::", ""]
     return "\n".join(lines)

@@ -71,6 +71,9 @@ class Config:
     probe_lr: float = 0.1
     finetune_steps: int = 300  # optimizer steps of semi-supervised fine-tuning, however few the labels
     finetune_lr: float = 0.01  # SGD, momentum 0.9, cosine decay per step; the head starts as the same-label probe
+    # the LP-FT head's features: "views" = the augmented crops fine-tuning feeds, BatchNorm in training mode (what its
+    # first step sees); "clean" = the same-label probe itself (clean images, eval mode). course_lib.evaluate.lpft_head
+    finetune_head: str = "views"
     label_fractions: tuple[float, ...] = (0.01, 0.1)
     tsne_points: int = 2000  # test images per t-SNE panel
     # --- budgets (a CPU preset gives an expensive encoder less; the report labels such rows) ---
@@ -239,6 +242,7 @@ DIGITS_PRESETS = ("test", "cpu")
 #: The compute capability from which a CUDA GPU has bf16 tensor cores (A100 = sm_80; H100/H200 = sm_90).
 BF16_CAPABILITY = (8, 0)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+FINETUNE_HEADS = ("views", "clean")  # Config.finetune_head
 
 
 @dataclass(frozen=True)
@@ -473,7 +477,8 @@ def _check_types(cfg: Config) -> None:
     for key in _FLAGS:
         if not isinstance(getattr(cfg, key), bool):
             raise CourseError(f"{key} must be True or False, got {getattr(cfg, key)!r}")
-    for key in ("preset", "dataset_a", "device", "precision", "sync_batchnorm", "pretrain_schedule", "augmentation"):
+    for key in ("preset", "dataset_a", "device", "precision", "sync_batchnorm", "pretrain_schedule", "augmentation",
+                "finetune_head"):
         if not isinstance(getattr(cfg, key), str):
             raise CourseError(f"{key} must be a name (text), got {getattr(cfg, key)!r}")
     for key in ("dataset_b", "data_root", "out_dir", "runs_dir"):
@@ -523,6 +528,8 @@ def _check(cfg: Config) -> None:
         raise CourseError(f"unknown device {cfg.device!r}: use auto, cpu or cuda")
     if cfg.torch_device.type == "cuda" and not torch.cuda.is_available():
         raise CourseError("device 'cuda' asked for but no CUDA GPU is visible: use device='auto' or 'cpu'")
+    if cfg.finetune_head not in FINETUNE_HEADS:
+        raise CourseError(f"unknown finetune_head {cfg.finetune_head!r}: use {' or '.join(FINETUNE_HEADS)}")
     if cfg.pretrain_schedule not in ("constant", "cosine"):
         raise CourseError(f"unknown pretrain_schedule {cfg.pretrain_schedule!r}: use constant or cosine")
     if cfg.epochs_study and cfg.pretrain_schedule != "constant":

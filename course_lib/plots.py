@@ -8,9 +8,9 @@ A figure is drawn and saved only here, never re-drawn in a notebook.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
-
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,6 +19,43 @@ import torch
 from .config import Config
 
 TERMS = ("loss", "invariance", "variance", "covariance")
+
+
+#: Every figure the notebooks save, by file-name prefix (longest match wins): (caption, notebook that draws it).
+#: The website's Figures page prints the caption and links the section of that notebook which makes the figure.
+CAPTIONS: dict[str, tuple[str, str]] = {
+    "vicreg_terms_toy": ("VICReg's three terms on toy embeddings: which term reacts to collapse, to a mismatch "
+                         "between the views and to redundant dimensions.", "00_survey"),
+    "collapse": ("Collapse diagnostics during pretraining (embedding std, effective rank, kNN) for every method, "
+                 "against the untrained network.", "00_survey"),
+    "samples_set_a": ("A sample of set A's training images with their labels.", "01_supervised_baseline"),
+    "loss_supervised": ("The supervised baseline's training loss per step, for each encoder.",
+                        "01_supervised_baseline"),
+    "augmented_pairs": ("Two augmented views of each image: what VICReg is asked to map close together.",
+                        "02_vicreg_pretraining"),
+    "augmented_pairs_": ("Two views per image under another augmentation (VICReg's ImageNet views or the CIFAR "
+                         "recipe's), to set beside the coursework's crop + flip.", "02_vicreg_pretraining"),
+    "loss_vicreg_": ("VICReg's loss and its three terms during pretraining, per step, for one encoder.",
+                     "02_vicreg_pretraining"),
+    "tsne_set_": ("t-SNE of test embeddings, coloured by class: raw pixels, random weights, supervised and "
+                  "VICReg encoders side by side.", "03_tsne"),
+    "semi_supervised": ("What a few labels buy: kNN, linear probe and fine-tuning on the same 1 % / 10 % of "
+                        "labelled images, VICReg against random weights.", "04_evaluation"),
+    "epochs_study_real_data": ("The coursework's epochs study on the real data: probe and kNN after 20, 30 and 40 "
+                               "epochs of VICReg.", "07_studies"),
+    "comparison_diagnostics": ("The five methods' diagnostics during pretraining at one budget.", "05_comparison"),
+    "accuracy_overview": ("Every result at a glance: top-1 per protocol, encoder and method, with chance and the "
+                          "raw-pixel floor.", "06_report"),
+    "study_": ("One VICReg setting varied at a time (three seeds per point): its effect on the linear probe and "
+               "kNN.", "07_studies"),
+}
+
+
+def caption_key(stem: str) -> str | None:
+    """The :data:`CAPTIONS` key of a saved figure's file stem: the stem itself, else the longest key ending in ``_``
+    that starts it (``loss_vicreg_`` for ``loss_vicreg_N1``); None when the figure has no caption."""
+    keys = [k for k in CAPTIONS if stem == k or (k.endswith("_") and stem.startswith(k))]
+    return max(keys, key=len) if keys else None
 
 
 def figure_path(cfg: Config, name: str) -> Path:
@@ -73,8 +110,8 @@ def legible(fig: plt.Figure, min_pt: float = MIN_TEXT_PT) -> plt.Figure:
             break
         for t in small:
             t.set_fontsize(min_pt / scale)
-        try:
-            fig.tight_layout()
+        try:  # a figure that keeps room for a legend under its panels says so in course_layout_rect
+            fig.tight_layout(rect=getattr(fig, "course_layout_rect", None))
         except Exception:  # noqa: BLE001 - a layout the figure cannot tighten keeps its own
             pass
     return fig
@@ -238,8 +275,18 @@ METHOD_COLORS = {"supervised": "#4c4c4c", "vicreg": "#d62728", "barlow_twins": "
                  "simclr": "#9467bd", "moco_v2": "#ff7f0e", "random-init": "#b0b0b0"}
 
 
+def _budget(df, encoder: str, method: str) -> str:
+    """A row's training budget as a label suffix (", 10 ep"), from ``encoder_epochs``; "" for an untrained encoder
+    or a table without the column. A method trained at two budgets already carries "(N ep)" in its name."""
+    if "encoder_epochs" not in df or " ep)" in str(method):
+        return ""
+    ep = df.loc[(df["encoder"] == encoder) & (df["method"] == method), "encoder_epochs"].dropna()
+    return f", {int(ep.iloc[0])} ep" if len(ep) and int(ep.iloc[0]) > 0 else ""
+
+
 def _overview_rows(df) -> list[tuple[str, str, str, str]]:
-    """(protocol, row label, method, key) in reading order: protocol, encoder, method."""
+    """(protocol, row label, method, key) in reading order: protocol, encoder, method; each label carries the
+    encoder's training epochs (a short-trained row says so)."""
     methods = list(METHOD_COLORS)
     order = lambda m: methods.index(m.split(" (")[0]) if m.split(" (")[0] in methods else len(methods)
     rows = []
@@ -247,17 +294,19 @@ def _overview_rows(df) -> list[tuple[str, str, str, str]]:
     for protocol in protocols:
         sub = df[df["protocol"] == protocol]
         pairs = sorted({(e, m) for e, m in zip(sub["encoder"], sub["method"])}, key=lambda em: (em[0], order(em[1]), em[1]))
-        rows += [(protocol, f"{e} · {m}", m, f"{protocol}|{e}|{m}") for e, m in pairs]
+        rows += [(protocol, f"{e} · {m}{_budget(df, e, m)}", m, f"{protocol}|{e}|{m}") for e, m in pairs]
     return rows
 
 
-def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
+def accuracy_bars(df, path: Path | None = None, title: str = "", floor: dict[str, float] | None = None) -> plt.Figure:
     """The results table at a glance: top-1 per (protocol, encoder, method), one panel per set.
 
     Introduced in notebook 06. Rows are grouped by protocol and aligned across the panels, so a row
     reads "how does this encoder do on A, and on B"; each bar carries its value; the dashed line is
-    chance (100 / classes). A method run twice at different budgets (04's and 05's VICReg) gets two
-    rows, labelled by their epochs, never one averaged bar.
+    chance (100 / classes), the dotted one ``floor[set]``: a linear probe on the raw pixels (notebook 04), which
+    any encoder's probe should beat. Each row's label carries its encoder's training epochs. A method run
+    twice at different budgets (04's and 05's VICReg) gets two rows, labelled by their epochs, never one
+    averaged bar.
     """
     key = ["set", "protocol", "encoder", "method"]
     if "encoder_epochs" in df and df.duplicated(key).any():
@@ -287,7 +336,9 @@ def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
             ax.text(r["top1"] + 1, ypos[k], f"{r['top1']:.1f}", va="center", fontsize=8)
         if "classes" in sub and sub["classes"].notna().any():
             ax.axvline(100 / float(sub["classes"].dropna().iloc[0]), color="k", ls="--", lw=0.8, label="chance")
-            ax.legend(loc="lower right", fontsize=8, frameon=False)
+        if floor and set_ in floor:
+            values = ", ".join(f"{k} {v:.1f} %" for k, v in sorted(floor.items()) if k in sets)
+            ax.axvline(floor[set_], color="#1f77b4", ls=":", lw=1.4, label=f"raw pixels, linear probe ({values})")
         name = sub["dataset"].iloc[0] if "dataset" in sub else ""
         ax.set_title(f"set {set_}" + (f": {name}" if name else ""), fontsize=10)
         ax.set_xlim(0, min(108.0, 1.15 * float(sub["top1"].max()) + 6))  # each set its own scale: B's bars stay readable
@@ -303,7 +354,74 @@ def accuracy_bars(df, path: Path | None = None, title: str = "") -> plt.Figure:
             label.set_fontweight("bold")
     ax0.set_ylim(y - 0.4, -0.8)  # first row at the top
     ax0.tick_params(axis="y", length=0)
-    return _finish(fig, title, path)
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    if handles:  # one legend for the panels, under them: inside, it would cover the last rows' bars
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.course_layout_rect = (0, 0.6 / fig.get_figheight() if handles else 0, 1, 1)  # kept by legible()
+    fig.tight_layout(rect=fig.course_layout_rect)
+    return save(fig, path)
+
+
+#: The semi-supervised protocols of one label fraction, in the order the figure groups them.
+_LABEL_PROTOCOLS = (("knn", "k-NN"), ("linear", "probe"), ("finetune", "fine-tune"))
+
+
+def label_bars(df, path: Path | None = None, title: str = "", methods: Sequence[str] = ("vicreg", "random-init"),
+               ) -> plt.Figure:
+    """What a few labels buy (notebook 04): one panel per (set, encoder); for each label fraction, kNN, the linear
+    probe and the fine-tune on the *same* labelled images, one bar per starting point (``methods``), its value
+    on top; the probe on all labels as a line per method, chance dashed. Bars, not curves: two fractions are
+    two points.
+    """
+    import re
+
+    fractions = sorted({m.group(1) for p in df["protocol"] for m in [re.fullmatch(r"finetune-(\d+)%", str(p))] if m},
+                       key=float)
+    panels = [(s, e) for s in sorted(set(df["set"])) for e in dict.fromkeys(df["encoder"])
+              if not df[(df["set"] == s) & (df["encoder"] == e) & df["protocol"].str.startswith("finetune-")].empty]
+    if not fractions or not panels:
+        raise ValueError("no fine-tuning rows (protocol 'finetune-1%', ...) to draw: run notebook 04's fine-tuning first")
+    cols = min(2, len(panels))
+    rows_n = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(3.9 * cols, 3.0 * rows_n + 0.6), squeeze=False, sharey=True)
+    groups = [(f, p, short) for f in fractions for p, short in _LABEL_PROTOCOLS]
+    width = 0.8 / len(methods)
+    for ax, (set_, enc) in zip(axes.flat, panels):
+        sub = df[(df["set"] == set_) & (df["encoder"] == enc)]
+        for j, method in enumerate(methods):
+            color = METHOD_COLORS.get(method, "#8c564b")
+            for i, (f, protocol, _) in enumerate(groups):
+                v = sub.loc[(sub["method"] == method) & (sub["protocol"] == f"{protocol}-{f}%"), "top1"]
+                if len(v):
+                    x = i + (j - (len(methods) - 1) / 2) * width
+                    ax.bar(x, float(v.iloc[0]), width=width * 0.95, color=color,
+                           label=method if i == 0 else None)
+                    ax.text(x, float(v.iloc[0]) + 1, f"{float(v.iloc[0]):.0f}", ha="center", va="bottom", fontsize=7)
+            full = sub.loc[(sub["method"] == method) & (sub["protocol"] == "linear"), "top1"]
+            if len(full):
+                ax.axhline(float(full.iloc[0]), color=color, lw=1.2, ls="-.", alpha=0.9)
+        if "classes" in sub and sub["classes"].notna().any():
+            ax.axhline(100 / float(sub["classes"].dropna().iloc[0]), color="k", ls="--", lw=0.8)
+        ax.set_xticks(range(len(groups)), [f"{short}\n{f} %" for f, _, short in groups], fontsize=8)
+        for k in range(1, len(fractions)):
+            ax.axvline(k * len(_LABEL_PROTOCOLS) - 0.5, color="0.8", lw=0.8)
+        ax.set_title(f"set {set_}, {enc}", fontsize=10)
+        ax.set_ylim(0, 105)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("top-1 on the test split (%)")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles += [plt.Line2D([], [], color="0.3", ls="-.", lw=1.2), plt.Line2D([], [], color="k", ls="--", lw=0.8)]
+    labels += ["probe on all labels (per method's colour)", "chance"]
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle(title or "what a few labels buy: the same labelled images, three ways", fontsize=11)
+    fig.course_layout_rect = (0, 0.1 / rows_n, 1, 1)  # room for the legend under the panels, kept by legible()
+    fig.tight_layout(rect=fig.course_layout_rect)
+    return save(fig, path)
 
 
 #: Diagnostics of :mod:`course_lib.diagnostics`, as panel titles.

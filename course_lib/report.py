@@ -335,6 +335,35 @@ def findings(df: pd.DataFrame, baselines: dict | None = None, tolerance: dict[st
     return lines
 
 
+def finetune_findings(df: pd.DataFrame, tolerance: dict[str, float] | None = None) -> list[str]:
+    """What fine-tuning added: each fine-tune beside the linear probe and kNN of the same frozen encoder on the *same*
+    labelled images (rows ``finetune-1%``, ``linear-1%``, ``knn-1%``...), judged by the course's noise rule.
+
+    A fine-tune that ends below its own same-label probe by more than noise is flagged: it started from that probe
+    (LP-FT), so ending below it means the recipe (learning rate, steps) failed there, not that the encoder did.
+    ``tolerance``: points per set, as for :func:`findings`.
+    """
+    tolerance = tolerance or {s: noise_tolerance(n) for s, n in test_split_sizes(df).items()}
+    lines = []
+    tuned = df[df["protocol"].astype(str).str.startswith("finetune-")]
+    for r in tuned.itertuples(index=False):
+        share = r.protocol.removeprefix("finetune-")
+        probe = top1_of(df, r.set, r.encoder, r.method, f"linear-{share}")
+        knn = top1_of(df, r.set, r.encoder, r.method, f"knn-{share}")
+        if probe is None:
+            continue
+        tol = tolerance.get(r.set, noise_tolerance(None))
+        said = {"higher": "fine-tuning adds", "same": "within noise of its probe",
+                "lower": "**below its own probe: the fine-tuning recipe failed here**"}[noise.verdict(r.top1, probe, tol)]
+        per_class = getattr(r, "per_class", None)
+        labels = f" ({per_class:g} per class)" if isinstance(per_class, (int, float)) and per_class == per_class else ""
+        knn_text = f", kNN {knn:.1f} %" if knn is not None else ""
+        lines.append(f"- {r.encoder} {r.method}, set {r.set}, {share.replace('%', ' %')} of the labels{labels}: "
+                     f"fine-tuned {r.top1:.1f} %, linear probe {probe:.1f} %{knn_text} ({r.top1 - probe:+.1f} points "
+                     f"over the probe, noise tolerance ±{tol:.1f}: {said}).")
+    return lines
+
+
 # ----------------------------------------------------------------------- conclusions: the coursework's claims, checked
 # Introduced in notebook 06. Each claim of the coursework's conclusions gets a verdict computed from a table of
 # rows (this run's, or a committed results.csv): held, did not hold, within noise, not comparable, or not run.
@@ -792,6 +821,11 @@ def write_report(cfg: Config, real_data: Path | str | None = None) -> tuple[Path
         "",
         *findings(df, baselines, {s: noise_tolerance(n) for s, n in test_split_sizes(df, cfg).items()}),
     ]
+    tuned = finetune_findings(df, {s: noise_tolerance(n) for s, n in test_split_sizes(df, cfg).items()})
+    if tuned:
+        text += ["", "## What fine-tuning added, on the same labelled images", "",
+                 "Each fine-tune starts from the linear probe fitted on its labelled images (LP-FT); beside it, that "
+                 "probe and kNN with the same images as memory.", "", *tuned]
     if few_classes:
         text += ["", f"Top-5 is 100 % by construction on {', '.join(few_classes)}: it has no more than five classes."]
     text += ["", *conclusions_section(df, test_split_sizes(df, cfg), real_data=None if same_data else (

@@ -543,6 +543,15 @@ class Classifier(nn.Module):
         return self.head(self.encoder(x))
 
 
+#: The crops a classifier is trained on (supervised baseline and fine-tuning): scale 0.5-1 of the image, then a flip.
+CLASSIFIER_CROP_SCALE = (0.5, 1.0)
+
+
+def classifier_views(cfg: Config) -> Callable:
+    """The augmentation of :func:`train_classifier`: ``views(x_uint8, generator)`` -> a batch of crops + flips."""
+    return build_views("crop-flip", cfg.image_size, CLASSIFIER_CROP_SCALE).first
+
+
 def train_classifier(
     cfg: Config,
     name: str,
@@ -570,7 +579,7 @@ def train_classifier(
         total = epochs * max(1, len(y) // batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, total) / total)))
-    views = build_views("crop-flip", cfg.image_size, (0.5, 1.0)).first
+    views = classifier_views(cfg)
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 2)
     memory = memory_format(cfg, model)
     scaler = grad_scaler(cfg)

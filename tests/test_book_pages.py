@@ -255,3 +255,27 @@ def test_the_front_pages_links_to_references_name_its_entries():
     assert len(anchors) >= 5
     slugs = {_slug(h) for h in re.findall(r"^#{1,3} (.+)$", REFERENCES.read_text(encoding="utf-8"), re.M)}
     assert not set(anchors) - slugs, set(anchors) - slugs
+
+
+def test_every_committed_figure_has_a_caption_and_the_section_that_draws_it():
+    from course_lib.plots import CAPTIONS, caption_key
+
+    stems = sorted({p.stem for p in (ROOT / "figures").rglob("*.png")})
+    assert len(stems) >= 15
+    missing = [s for s in stems if caption_key(s) is None]
+    assert not missing, f"add a caption to course_lib.plots.CAPTIONS for {missing}"
+    for stem in stems:
+        lines = build_py.figure_caption_lines(stem, ROOT / "notebooks")
+        text, notebook = CAPTIONS[caption_key(stem)]
+        assert lines[0].startswith(text + " Made in [") and f"(notebooks/{notebook}.ipynb#" in lines[0], (stem, lines)
+    # the longest key wins: augmented_pairs_ssl is the other augmentation's figure, not the coursework's
+    assert caption_key("augmented_pairs_ssl") == "augmented_pairs_" and caption_key("augmented_pairs") == "augmented_pairs"
+    assert caption_key("loss_vicreg_N2") == "loss_vicreg_" and caption_key("no_such_figure") is None
+
+
+def test_heading_anchors_are_mysts():
+    # myst_heading_anchors: lower case, punctuation dropped (so "%" leaves two hyphens), spaces to hyphens
+    assert build_py.heading_anchor("Fine-tuning with 1 % and 10 % of the labels") == \
+        "fine-tuning-with-1--and-10--of-the-labels"
+    assert build_py.heading_anchor("The coursework's epochs study: 20, 30 or 40 epochs of VICReg?") == \
+        "the-courseworks-epochs-study-20-30-or-40-epochs-of-vicreg"

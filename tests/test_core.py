@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from course_lib import CourseError, resolve
 from course_lib.config import with_overrides
@@ -437,6 +438,33 @@ def test_semi_supervised_counts_steps_not_epochs_and_starts_from_the_probe(tmp_p
     assert torch.allclose(runtime.predict(start, ds.x_test, fp32), head(runtime.embed(enc, ds.x_test, fp32)), atol=1e-4)
 
 
+def test_the_lpft_head_on_views_fits_what_finetuning_feeds_and_leaves_the_encoder_alone(tmp_path):
+    cfg = with_overrides(_tiny(tmp_path, probe_epochs=30), precision="fp32")
+    ds = data.load_dataset("digits-a")
+    enc = diagnostics.untrained_encoder(cfg, "N1", ds)
+    x, y = ds.x_train[:64], ds.y_train[:64]
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    f = evaluate.view_features(enc, x, cfg, batch=32, views=3)
+    assert f.shape == (3 * 64, runtime.embed(enc, x[:2], cfg).shape[1])
+    assert all(torch.equal(before[k], v) for k, v in enc.state_dict().items())  # running stats untouched
+    # copy v of image i is row v * 64 + i: three different crops of one image, not three images
+    assert not torch.allclose(f[0], f[64]) and not torch.allclose(f[0], f[1])
+    probe = evaluate.fit_linear_head(runtime.embed(enc, x, cfg), y, ds.num_classes, cfg)
+    assert evaluate.lpft_head(enc, probe, x, y, ds.num_classes, with_overrides(cfg, finetune_head="clean"), 32) is probe
+    views_head = evaluate.lpft_head(enc, probe, x, y, ds.num_classes, cfg, 32, views=3)
+    assert views_head is not probe
+    # on the views fine-tuning's first step sees, the views head's loss is below the clean probe's
+    test_views = evaluate.view_features(enc, x, with_overrides(cfg, seed=cfg.seed + 1), batch=32, views=2)
+    yy = y.repeat(2)
+    with torch.no_grad():
+        clean_loss = F.cross_entropy(probe(test_views), yy).item()
+        views_loss = F.cross_entropy(views_head(test_views), yy).item()
+    assert views_loss < clean_loss, (views_loss, clean_loss)
+    # the setting names its choices
+    with pytest.raises(CourseError, match="finetune_head"):
+        resolve("test", finetune_head="augmented")
+
+
 def test_finetuning_a_retrained_encoder_never_reuses_the_old_run(tmp_path):
     cfg = _tiny(tmp_path, finetune_steps=2)
     ds = data.load_dataset("digits-a")
@@ -486,6 +514,25 @@ def test_what_pretraining_added_uses_the_noise_rule():
     assert "**within noise**" in report.findings(table(51.5, 50.0), tolerance={"A": 2.0})[1]
     assert "does worse than random weights" in report.findings(table(47.0, 50.0), tolerance={"A": 2.0})[1]
     assert "**within noise**" in report.findings(table(53.0, 50.0), tolerance={"A": 6.7})[1]  # 226 test images
+
+
+def test_a_finetune_below_its_own_same_label_probe_is_flagged():
+    import pandas as pd
+
+    def table(ft, probe, knn=40.0):
+        rows = [("finetune-10%", ft), ("linear-10%", probe), ("knn-10%", knn), ("linear", 90.0)]
+        return pd.DataFrame([report.make_row("A", "d", "N1", "random-init", p, {"top1": t, "top5": 100, "epochs": 1,
+                                                                                 "seconds": 0}, per_class=50.0)
+                             for p, t in rows])
+
+    (line,) = report.finetune_findings(table(10.0, 43.6), tolerance={"A": 1.0})  # session 8's CIFAR-10 collapse
+    assert "fine-tuned 10.0 %, linear probe 43.6 %, kNN 40.0 % (-33.6 points" in line
+    assert "50 per class" in line and "**below its own probe" in line
+    assert "fine-tuning adds" in report.finetune_findings(table(47.0, 43.6), tolerance={"A": 1.0})[0]
+    assert "within noise of its probe" in report.finetune_findings(table(47.0, 43.6), tolerance={"A": 6.7})[0]
+    assert "within noise of its probe" in report.finetune_findings(table(40.0, 43.6), tolerance={"A": 6.7})[0]
+    # the probe on *all* labels ("linear", 90 %) is not the fine-tune's peer; without a same-label probe: no line
+    assert report.finetune_findings(table(10.0, 43.6).iloc[[0, 3]], tolerance={"A": 1.0}) == []
 
 
 def test_report_says_which_encoders_the_raw_pixels_beat():

@@ -83,3 +83,32 @@ def test_notebook_04s_probe_is_the_librarys_head(n):
     # and it learned: on its training embeddings it is far above chance (25 %)
     with torch.no_grad():
         assert (ours(f).argmax(1) == y).float().mean() > 0.5
+
+
+#: A call into the course's learning code (or torch's): a cell that makes one is about learning representations.
+LEARNING = __import__("re").compile(
+    r"\b(evaluate|train|plots|diagnostics|methods|models|data|studies|losses|augment)\.\w+\(|torch\.|\.backward\("
+    r"|report\.(save|make_row)")
+
+
+def code_cells():
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                yield path.name, "".join(cell["source"]), cell.get("metadata", {})
+
+
+def test_sentence_building_cells_are_folded_and_learning_code_is_not():
+    """Issue 19: a cell that only writes sentences (``say``/``choose``) is folded on the site (tag ``hide-input``)
+    and in JupyterLab (``source_hidden``); a cell that trains, evaluates or plots is never folded."""
+    folded = 0
+    for name, source, meta in code_cells():
+        hidden = "hide-input" in meta.get("tags", [])
+        assert hidden == meta.get("jupyter", {}).get("source_hidden", False), (name, source[:80])
+        if LEARNING.search(source) or "resolve(" in source:
+            assert not hidden, f"{name}: a cell with learning code is folded: {source[:80]!r}"
+        elif "say(" in source:
+            assert hidden, (f"{name}: this cell only builds sentences: tag it hide-input and set "
+                            f"metadata.jupyter.source_hidden: {source[:80]!r}")
+            folded += 1
+    assert folded >= 20  # 29 when written: the rule above must keep finding them
