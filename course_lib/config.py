@@ -71,9 +71,10 @@ class Config:
     probe_lr: float = 0.1
     finetune_steps: int = 300  # optimizer steps of semi-supervised fine-tuning, however few the labels
     finetune_lr: float = 0.01  # SGD, momentum 0.9, cosine decay per step; the head starts as the same-label probe
-    # the LP-FT head's features: "views" = the augmented crops fine-tuning feeds, BatchNorm in training mode (what its
-    # first step sees); "clean" = the same-label probe itself (clean images, eval mode). course_lib.evaluate.lpft_head
-    finetune_head: str = "views"
+    # LP-FT's starting head: "clean" = the same-label probe itself (clean images, eval mode: Kumar et al.'s LP-FT);
+    # "views" = a probe fitted on the augmented crops fine-tuning feeds, BatchNorm in training mode (what its first
+    # step sees). On the digits' validation split neither was ahead beyond noise (README): course_lib.evaluate.lpft_head
+    finetune_head: str = "clean"
     label_fractions: tuple[float, ...] = (0.01, 0.1)
     tsne_points: int = 2000  # test images per t-SNE panel
     # --- budgets (a CPU preset gives an expensive encoder less; the report labels such rows) ---

@@ -143,15 +143,17 @@ def view_features(encoder: nn.Module, x: torch.Tensor, cfg: Config, batch: int, 
 
 def lpft_head(encoder: nn.Module, probe: nn.Linear, x: torch.Tensor, y: torch.Tensor, num_classes: int,
               cfg: Config, batch: int, views: int = 4) -> nn.Linear:
-    """LP-FT's starting head (:func:`semi_supervised`). ``cfg.finetune_head == "clean"``: the same-label ``probe``
-    itself, fitted on clean images in evaluation mode. ``"views"`` (the default): a probe (:func:`fit_linear_head`)
-    fitted on ``views`` augmented copies of the labelled images, embedded as fine-tuning's first step embeds them
-    (:func:`view_features`).
+    """LP-FT's starting head (:func:`semi_supervised`). ``cfg.finetune_head == "clean"`` (the default): the
+    same-label ``probe`` itself, fitted on clean images in evaluation mode. ``"views"``: a probe
+    (:func:`fit_linear_head`) fitted on ``views`` augmented copies of the labelled images, embedded as fine-tuning's
+    first step embeds them (:func:`view_features`).
 
-    Why: the clean probe fits what fine-tuning never shows it. On the digits (``benchmarks/lpft_start.py``) its
-    cross-entropy on fine-tuning's first batch is 3.1 for a random-init N1 against 0.001 on the clean images it
-    was fitted on, and 2.9 for the VICReg N1: large first gradients flow into the encoder, which then falls
-    below its own probe."""
+    Why the option: the clean probe fits what fine-tuning never shows it. On the digits
+    (``benchmarks/lpft_start.py``) its cross-entropy on fine-tuning's first batch is 3.1 for a random-init N1
+    against 0.001 on the clean images it was fitted on, and 2.9 for the VICReg N1. Measured on the digits'
+    validation split (``benchmarks/finetune_recipe.py --heads clean,views``), though, the learning rate decided
+    the outcome and the head did not: at every learning rate that did not collapse, the two heads ended within
+    the split's noise of each other."""
     if cfg.finetune_head == "clean":
         return probe
     f = view_features(encoder, x, cfg, batch, views)
@@ -180,8 +182,8 @@ def semi_supervised(
       the labelled images as its memory bank;
     * ``"linear"``: a linear probe (:func:`fit_linear_head`) of the frozen encoder trained on the labelled images;
     * ``"finetune"``: a copy of the encoder with a fitted head (LP-FT: the head starts fitted, so the first steps
-      do not push a random head's gradients into the encoder; :func:`lpft_head`: by default fitted on the
-      augmented views fine-tuning feeds, ``finetune_head="clean"`` the probe above), then the whole network trained
+      do not push a random head's gradients into the encoder; :func:`lpft_head`: by default the probe above,
+      ``finetune_head="views"`` one fitted on the augmented views fine-tuning feeds), then the whole network trained
       with SGD (momentum 0.9, weight decay 5e-4, crop + flip, cosine decay per step; BatchNorm in training
       mode, as in SimCLR's and VICReg's fine-tuning: keeping A's statistics frozen diverged or fell to chance
       on the digits) for at least

@@ -450,8 +450,9 @@ def test_the_lpft_head_on_views_fits_what_finetuning_feeds_and_leaves_the_encode
     # copy v of image i is row v * 64 + i: three different crops of one image, not three images
     assert not torch.allclose(f[0], f[64]) and not torch.allclose(f[0], f[1])
     probe = evaluate.fit_linear_head(runtime.embed(enc, x, cfg), y, ds.num_classes, cfg)
-    assert evaluate.lpft_head(enc, probe, x, y, ds.num_classes, with_overrides(cfg, finetune_head="clean"), 32) is probe
-    views_head = evaluate.lpft_head(enc, probe, x, y, ds.num_classes, cfg, 32, views=3)
+    assert evaluate.lpft_head(enc, probe, x, y, ds.num_classes, cfg, 32) is probe  # the default: Kumar et al.'s LP-FT
+    views_head = evaluate.lpft_head(enc, probe, x, y, ds.num_classes, with_overrides(cfg, finetune_head="views"), 32,
+                                    views=3)
     assert views_head is not probe
     # on the views fine-tuning's first step sees, the views head's loss is below the clean probe's
     test_views = evaluate.view_features(enc, x, with_overrides(cfg, seed=cfg.seed + 1), batch=32, views=2)
