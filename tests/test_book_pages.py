@@ -279,3 +279,18 @@ def test_heading_anchors_are_mysts():
         "fine-tuning-with-1--and-10--of-the-labels"
     assert build_py.heading_anchor("The coursework's epochs study: 20, 30 or 40 epochs of VICReg?") == \
         "the-courseworks-epochs-study-20-30-or-40-epochs-of-vicreg"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
+def test_every_notebook_ends_with_a_summary_and_points_to_the_next(path):
+    """Issue 19: each notebook closes with a short summary (before its exercises) and a link onwards."""
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "markdown"]
+    heads = ["".join(c["source"]).split("\n", 1)[0] for c in cells]
+    assert "## Summary" in heads and heads.index("## Summary") == heads.index("## Exercises") - 1, heads[-3:]
+    summary = "".join(cells[heads.index("## Summary")]["source"])
+    bullets = [line for line in summary.splitlines() if line.startswith("- ")]
+    assert 3 <= len(bullets) <= 6 and len(summary) < 2000
+    assert not re.search(r"\d+\.\d+ ?%", summary), "a summary states ideas, not one run's numbers"
+    following = [p for p in NOTEBOOKS if p.name > path.name]
+    if following:
+        assert f"**Next:** [{following[0].name[:2]} · {_title(following[0])}]({following[0].name})" in summary
