@@ -19,20 +19,25 @@ __version__ = "0.1.0"
 __all__ = ["Config", "CourseError", "resolve", "__version__"]
 
 
-def _short_course_errors() -> None:
-    """In a notebook, show a CourseError as its one-line message instead of a deep traceback.
+def short_course_errors(shell) -> None:
+    """Make an IPython ``shell`` show a :class:`CourseError` as its one line (``CourseError: ... fix``) instead of a
+    deep traceback. It stays an error output, so papermill and nbval still see the cell fail.
 
-    It still is an error output, so papermill and nbval see the cell fail.
+    Installed on the running notebook's shell when ``course_lib`` is imported there (a plain Python process has
+    none, and nothing happens); only IPython's public ``set_custom_exc`` and ``showtraceback`` are used.
     """
-    try:
-        shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821
-    except NameError:
-        return
-
     def handler(shell, etype, evalue, tb, tb_offset=None):
-        shell._showtraceback(etype, evalue, [f"{etype.__name__}: {evalue}"])
+        shell.showtraceback((etype, evalue, tb), tb_offset=tb_offset, exception_only=True)
 
     shell.set_custom_exc((CourseError,), handler)
 
 
-_short_course_errors()
+def _running_shell():
+    try:
+        return get_ipython()  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return None
+
+
+if _running_shell() is not None:
+    short_course_errors(_running_shell())

@@ -80,6 +80,9 @@ class Config:
     # --- budgets (a CPU preset gives an expensive encoder less; the report labels such rows) ---
     train_images: int | None = None  # class-balanced subset of each set's training split used for training; None = all
     encoder_overrides: dict = field(default_factory=dict)  # {"ResNet-18": {"supervised_epochs": 1, ...}}: cfg.for_encoder
+    # --- notebook 07's studies (course_lib.studies): "full" = every point, 3 seeds; "quick" = the points marked
+    # quick, 2 seeds, epochs 1/2/4 (the test preset's smoke grid)
+    studies_grid: str = "full"
     # --- diagnostics during pretraining (course_lib.diagnostics; every method) ---
     monitor_every: int = 1  # embed A's train/test splits every this many epochs (eval mode, no grad); 0 = off
     knn_k: int = 20  # neighbours of the kNN monitor (cosine similarity, weighted vote)
@@ -170,7 +173,7 @@ PRESETS: dict[str, dict] = {
         probe_epochs=20, finetune_steps=20, projector=(256, 256, 256), tsne_points=300,
         crop_scale=(0.3, 1.0), checkpoint_every_s=0,  # a checkpoint per epoch: a stopped run keeps each one
         # notebooks 00 and 05: every method 4 epochs (= pretrain_epochs, so 02 and 05 reuse 00's runs)
-        collapse_epochs=4, moco_queue=256,
+        collapse_epochs=4, moco_queue=256, studies_grid="quick",
     ),
     # The main job of `make report`: the whole study on the embedded scattered digits, minutes on 2 CPU cores.
     "cpu": dict(
@@ -479,7 +482,7 @@ def _check_types(cfg: Config) -> None:
         if not isinstance(getattr(cfg, key), bool):
             raise CourseError(f"{key} must be True or False, got {getattr(cfg, key)!r}")
     for key in ("preset", "dataset_a", "device", "precision", "sync_batchnorm", "pretrain_schedule", "augmentation",
-                "finetune_head"):
+                "finetune_head", "studies_grid"):
         if not isinstance(getattr(cfg, key), str):
             raise CourseError(f"{key} must be a name (text), got {getattr(cfg, key)!r}")
     for key in ("dataset_b", "data_root", "out_dir", "runs_dir"):
@@ -529,6 +532,8 @@ def _check(cfg: Config) -> None:
         raise CourseError(f"unknown device {cfg.device!r}: use auto, cpu or cuda")
     if cfg.torch_device.type == "cuda" and not torch.cuda.is_available():
         raise CourseError("device 'cuda' asked for but no CUDA GPU is visible: use device='auto' or 'cpu'")
+    if cfg.studies_grid not in ("full", "quick"):
+        raise CourseError(f"unknown studies_grid {cfg.studies_grid!r}: use full or quick")
     if cfg.finetune_head not in FINETUNE_HEADS:
         raise CourseError(f"unknown finetune_head {cfg.finetune_head!r}: use {' or '.join(FINETUNE_HEADS)}")
     if cfg.pretrain_schedule not in ("constant", "cosine"):

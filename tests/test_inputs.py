@@ -213,3 +213,25 @@ def test_the_command_line_exits_2_with_one_line(project):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and re.search(pattern, lines[0]), done.stderr
     assert _snapshot(project) == before
+
+
+def test_a_course_error_in_a_notebook_shows_its_one_line_and_still_fails_the_cell(capsys):
+    import re
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import course_lib
+
+    shell = InteractiveShell.instance()
+    course_lib.short_course_errors(shell)
+    code = ("from course_lib import CourseError\n"
+            "def deep():\n    raise {}('batch_size must be >= 1, got 0: e.g. batch_size=256')\n"
+            "deep()")
+    result = shell.run_cell(code.format("CourseError"))
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # without IPython's colours
+    assert not result.success  # papermill and nbval still see the cell fail
+    assert "CourseError: batch_size must be >= 1, got 0: e.g. batch_size=256" in shown
+    assert "Traceback" not in shown and "deep()" not in shown
+    result = shell.run_cell(code.format("ValueError"))  # any other error keeps its whole traceback
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+    assert not result.success and "deep()" in shown and "ValueError: batch_size" in shown
