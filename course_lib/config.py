@@ -27,7 +27,14 @@ ENCODER_NAMES = ("N1", "N2", "ResNet-18")
 DEFAULT_ENCODERS = ("N1", "ResNet-18")
 DATASET_NAMES = ("digits", "digits-a", "digits-b", "digits-scattered", "digits-scattered-a", "digits-scattered-b",
                  "cifar10", "tiny-imagenet", "imagefolder")
-METHOD_NAMES = ("vicreg", "barlow_twins", "wmse", "simclr", "moco_v2", "invariance_only")
+#: Every method a results row can name, as sentences and figures write it: the self-supervised methods
+#: (methods.METHODS), then the two references every table has. The one list of method names.
+METHOD_TITLES = {"vicreg": "VICReg", "barlow_twins": "Barlow Twins", "wmse": "W-MSE", "simclr": "SimCLR",
+                 "moco_v2": "MoCo v2", "invariance_only": "invariance only",
+                 "supervised": "supervised", "random-init": "random-init"}
+#: The self-supervised methods (a pretraining's ``method``); the first five are the survey's, compared in notebook 05.
+METHOD_NAMES = tuple(m for m in METHOD_TITLES if m not in ("supervised", "random-init"))
+SURVEYED_METHODS = METHOD_NAMES[:5]
 SYNC_BATCHNORM = ("none", "projector", "all")
 
 
@@ -87,7 +94,7 @@ class Config:
     monitor_every: int = 1  # embed A's train/test splits every this many epochs (eval mode, no grad); 0 = off
     knn_k: int = 20  # neighbours of the kNN monitor (cosine similarity, weighted vote)
     # --- the other SSL methods (course_lib.methods; notebooks 00 and 05) ---
-    methods: tuple[str, ...] = ("vicreg", "barlow_twins", "wmse", "simclr", "moco_v2")  # compared in 05
+    methods: tuple[str, ...] = SURVEYED_METHODS  # compared in 05
     comparison_encoder: str = "N1"  # the one encoder every method of notebook 05 pretrains
     comparison_epochs: int | None = None  # pretraining epochs of each method in 05; None = pretrain_epochs
     comparison_images: int | None = None  # set A training images (class-balanced) of 05's methods and 00's collapse runs

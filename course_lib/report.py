@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import Config, project_root
+from .config import METHOD_TITLES, Config, project_root
 from . import noise
 from .narrate import listing, pct, points
 
@@ -509,9 +509,6 @@ class Verdict:
         return f"- *{self.claim.text}* **{self.verdict.capitalize()}.** {self.evidence}{reason}{why}"
 
 
-#: How the report names the methods in sentences.
-METHOD_NAMES = {"vicreg": "VICReg", "barlow_twins": "Barlow Twins", "wmse": "W-MSE", "simclr": "SimCLR",
-                 "moco_v2": "MoCo v2", "random-init": "random-init"}
 
 
 def _label(key) -> str:
@@ -519,7 +516,7 @@ def _label(key) -> str:
     _, enc, method, protocol = key
     if protocol == "supervised":
         return f"supervised {enc}"
-    name = METHOD_NAMES.get(method, method)
+    name = METHOD_TITLES.get(method, method)
     if protocol.startswith("finetune-"):
         return f"{name} {enc} fine-tuned on {protocol.removeprefix('finetune-').replace('%', ' %')} of the labels"
     return f"{name} {enc} + {'linear probe' if protocol == 'linear' else protocol}"
@@ -528,7 +525,7 @@ def _label(key) -> str:
 def _encoder_label(key) -> str:
     """``("A", "N1", "vicreg", "linear")`` -> ``"VICReg N1"`` (the encoder a row's protocol ran on)."""
     _, enc, method, _ = key
-    return f"{'supervised' if method == 'supervised' else METHOD_NAMES.get(method, method)} {enc}"
+    return f"{'supervised' if method == 'supervised' else METHOD_TITLES.get(method, method)} {enc}"
 
 
 def _seen(row) -> int | None:
@@ -639,7 +636,7 @@ def _check_epochs(df: pd.DataFrame, claim: Claim, tol: float) -> Verdict:
             curves[enc] = rows
     if not curves:
         return Verdict(claim, NOT_RUN, f"This run has no epochs study ({', '.join(map(str, counts))} epochs of "
-                                       f"{METHOD_NAMES.get(method, method)}; the coursework preset has one).")
+                                       f"{METHOD_TITLES.get(method, method)}; the coursework preset has one).")
     said = "; ".join(f"{enc}: " + ", ".join(f"{e} epochs {pct(float(r['top1']))}" for e, r in rows.items()
                                             if r is not None) for enc, rows in curves.items())
     full = [enc for enc, rows in curves.items() if all(r is not None for r in rows.values())]

@@ -99,3 +99,9 @@ def test_the_name_lists_of_config_match_their_registries():
     assert tuple(models.ENCODERS) == config.ENCODER_NAMES
     assert tuple(data.DATASETS) == config.DATASET_NAMES
     assert tuple(methods.METHODS) == config.METHOD_NAMES
+    # one list of method names: the figures' colours and the literature's numbers name no method it lacks
+    from course_lib import plots
+
+    assert set(plots.METHOD_COLORS) <= set(config.METHOD_TITLES)
+    assert set(methods.LITERATURE_CIFAR10_TOP1) == set(config.SURVEYED_METHODS)
+    assert set(config.METHOD_TITLES) - set(config.METHOD_NAMES) == {"supervised", "random-init"}
