@@ -97,8 +97,8 @@ class Config:
     methods: tuple[str, ...] = SURVEYED_METHODS  # compared in 05
     comparison_encoder: str = "N1"  # the one encoder every method of notebook 05 pretrains
     comparison_epochs: int | None = None  # pretraining epochs of each method in 05; None = pretrain_epochs
-    comparison_images: int | None = None  # set A training images (class-balanced) of 05's methods and 00's collapse runs
-    collapse_epochs: int = 10  # epochs of each run of notebook 00's collapse demonstration (N1 on set A)
+    comparison_images: int | None = None  # set A training images (class-balanced) of 05's methods and 02's collapse runs
+    collapse_epochs: int = 10  # epochs of each run of notebook 02's collapse demonstration (N1 on set A)
     barlow_lambda: float | None = None  # off-diagonal weight; None = 1 / (projector output width)
     wmse_hidden: int = 1024  # W-MSE head: Linear(hidden) + BN + ReLU + Linear(dim), the paper's CIFAR head
     wmse_dim: int = 64  # W-MSE embedding width; must be below min(batch_size, wmse_w_size)
@@ -179,7 +179,7 @@ PRESETS: dict[str, dict] = {
         batch_size=128, pretrain_epochs=4, supervised_epochs=4,
         probe_epochs=20, finetune_steps=20, projector=(256, 256, 256), tsne_points=300,
         crop_scale=(0.3, 1.0), checkpoint_every_s=0,  # a checkpoint per epoch: a stopped run keeps each one
-        # notebooks 00 and 05: every method 4 epochs (= pretrain_epochs, so 02 and 05 reuse 00's runs)
+        # notebooks 02 (collapse, live) and 05: every method 4 epochs (= pretrain_epochs, so 05 reuses 02's runs)
         collapse_epochs=4, moco_queue=256, studies_grid="quick",
     ),
     # The main job of `make report`: the whole study on the embedded scattered digits, minutes on 2 CPU cores.
@@ -188,7 +188,7 @@ PRESETS: dict[str, dict] = {
         probe_epochs=100, finetune_steps=200, projector=(1024, 1024, 1024), tsne_points=2000,
         crop_scale=(0.3, 1.0), checkpoint_every_s=30,
         # the monitor costs ~12 % of an epoch (ResNet-18 too): every 2nd epoch keeps notebook 02 cheap.
-        # comparison_epochs = collapse_epochs = pretrain_epochs: notebooks 02 and 05 reuse 00's N1 runs.
+        # comparison_epochs = collapse_epochs = pretrain_epochs: notebook 05 reuses 02's N1 runs.
         monitor_every=2, collapse_epochs=10, moco_queue=256,
     ),
     # The coursework's protocol on 2 CPU cores, from a data folder holding cifar10/ and tiny-imagenet-200/

@@ -1,7 +1,7 @@
 """Collapse diagnostics of an encoder's embeddings: per-dimension std, effective rank, kNN accuracy.
 
-Introduced in notebook 00 (the collapse demonstration) and logged for every method in
-notebook 05. :func:`measure` computes all three from one embedding of a labelled
+Defined in notebook 00 (on toy batches), watched live in notebook 02 (the collapse demonstration) and logged
+for every method in notebook 05. :func:`measure` computes all three from one embedding of a labelled
 dataset; :func:`monitor` wraps it as the per-epoch callback that
 :func:`course_lib.train.fit` stores in a run's ``epoch_metrics``.
 

@@ -12,7 +12,7 @@ unchanged), so the loss and its gradients are those of one process holding the w
 
 Registered methods (:data:`METHODS`): ``vicreg``, ``barlow_twins``, ``wmse``, ``simclr``,
 ``moco_v2`` (compared in notebook 05) and ``invariance_only``, the objective that
-collapses (notebook 00). Every hyperparameter is a :class:`~course_lib.config.Config`
+collapses (notebook 02). Every hyperparameter is a :class:`~course_lib.config.Config`
 field and appears in ``settings()``, so it keys the run.
 """
 from __future__ import annotations
@@ -79,7 +79,7 @@ class VICReg(Method):
 
 
 class InvarianceOnly(Method):
-    """VICReg's invariance term alone on the encoder's embeddings: the objective that collapses (notebook 00).
+    """VICReg's invariance term alone on the encoder's embeddings: the objective that collapses (notebook 02).
 
     Nothing keeps the embeddings apart, so the constant map is a perfect solution. There
     is no projector on purpose: with one, the projector's last layer collapses by itself

@@ -430,7 +430,7 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     ``epochs_study=True`` (the preset's main VICReg run, :func:`pretrain_vicreg`; constant lr only): the run
     trains to ``cfg.pretrain_total_epochs`` and keeps the encoder after each count of ``cfg.epochs_study``; the
     returned run's encoder is the one after ``cfg.pretrain_epochs`` (``run.encoder_epoch``), and
-    :func:`snapshot_encoder` gives the others. Other runs (notebook 00's and 05's short ones) ignore it.
+    :func:`snapshot_encoder` gives the others. Other runs (notebook 02's collapse runs and 05's) ignore it.
 
     ``keep_epochs``: after each of these epochs the encoder's weights are kept in the run folder
     (:func:`snapshot_path`; rank 0). With the constant learning rate (the coursework's Adam) the
