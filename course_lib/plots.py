@@ -442,9 +442,26 @@ def plot_diagnostics(
     """One panel per diagnostic, one line per run, against the epoch (``run.epoch_metrics`` records).
 
     ``baseline`` (e.g. ``diagnostics.measure`` of the untrained encoder) is drawn as a
-    dashed grey line labelled "random init".
+    dashed grey line labelled "random init". When no run recorded three epochs or more (a short budget, a
+    sparse monitor) a curve would be a dot or a segment: each run's last record is drawn as a bar instead,
+    labelled with its epoch.
     """
     fig, axes = plt.subplots(1, len(keys), figsize=(3.8 * len(keys), 3.1), squeeze=False)
+    if max((len(r) for r in runs.values()), default=0) < 3:
+        names = [n for n, r in runs.items() if r]
+        for ax, key in zip(axes[0], keys):
+            for i, name in enumerate(names):
+                last = [r for r in runs[name] if key in r][-1:]
+                if last:
+                    ax.bar(i, last[0][key], color=f"C{list(runs).index(name)}", width=0.7)
+            if baseline is not None and key in baseline:
+                ax.axhline(baseline[key], color="grey", ls="--", lw=1, label="random init")
+                ax.legend(fontsize=7)
+            ax.set_xticks(range(len(names)), [f"{n}\n(epoch {runs[n][-1]['epoch']})" for n in names],
+                          fontsize=7, rotation=30 if len(names) > 3 else 0)
+            ax.set_title(DIAGNOSTICS.get(key, key), fontsize=9)
+            ax.grid(axis="y", alpha=0.3)
+        return _finish(fig, title, path)
     for ax, key in zip(axes[0], keys):
         for i, (name, records) in enumerate(runs.items()):
             points = [(r["epoch"], r[key]) for r in records if key in r]

@@ -99,3 +99,20 @@ def test_text_is_legible_at_the_sites_width():
     for fig in figs:
         assert plots.smallest_text_pt(fig) >= plots.MIN_TEXT_PT - 0.05, fig.get_size_inches()
         plt.close(fig)
+
+
+def test_diagnostics_with_fewer_than_three_epochs_are_bars_not_single_point_curves():
+    from matplotlib.container import BarContainer
+
+    from course_lib import plots
+
+    rec = lambda e, s: {"epoch": e, "std": s, "effective_rank": 10 * s, "knn_top1": 50 * s}
+    short = plots.plot_diagnostics({"vicreg": [rec(3, 0.8)], "invariance_only": [rec(3, 0.01)]},
+                                   baseline={"std": 0.5, "effective_rank": 5, "knn_top1": 30})
+    ax = short.axes[0]
+    assert not [line for line in ax.get_lines() if len(line.get_xdata()) == 1]  # no dot pretending to be a curve
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [b.get_height() for c in bars for b in c] == [0.8, 0.01]
+    assert "vicreg\n(epoch 3)" in [t.get_text() for t in ax.get_xticklabels()]
+    long = plots.plot_diagnostics({"vicreg": [rec(e, 0.1 * e) for e in (1, 2, 3)]})
+    assert len(long.axes[0].get_lines()[0].get_xdata()) == 3 and not long.axes[0].containers
