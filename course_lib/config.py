@@ -190,6 +190,11 @@ PRESETS: dict[str, dict] = {
         # the monitor costs ~12 % of an epoch (ResNet-18 too): every 2nd epoch keeps notebook 02 cheap.
         # comparison_epochs = collapse_epochs = pretrain_epochs: notebook 05 reuses 02's N1 runs.
         monitor_every=2, collapse_epochs=10, moco_queue=256,
+        # fine-tuning's learning rate, per encoder, chosen on a validation split of A's training images (200 held
+        # out; the best mean over VICReg and random-init, 10 % and 30 % of the labels: README, "Fine-tuning's
+        # learning rate"): N1 0.001 of 0.0003-0.03 (0.01 and above fell below the probe or collapsed), ResNet-18
+        # 0.01 of 0.001-0.01
+        finetune_lr=0.001, encoder_overrides={"ResNet-18": dict(finetune_lr=0.01)},
     ),
     # The coursework's protocol on 2 CPU cores, from a data folder holding cifar10/ and tiny-imagenet-200/
     # (`make report-cifar DATA=...`): CIFAR-10 -> Tiny ImageNet at 32 px, N1 through the whole study on all of
