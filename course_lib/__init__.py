@@ -3,7 +3,8 @@
 One module per concept, each importing only from the layers below it (tests/test_layers.py):
 
 - entry points: ``run`` (every notebook through papermill), ``pretrain`` (one pretraining, torchrun-ready), ``colab``
-- the report: ``plots``, ``report``, ``narrate`` (sentences from numbers)
+- the report: ``plots``, ``report`` (results.md), ``claims`` (the coursework's claims, checked), ``results`` (rows
+  and their files), ``narrate`` (sentences from numbers)
 - evaluation and training: ``evaluate`` (linear probe, fine-tuning), ``train`` (the training loop),
   ``diagnostics`` (collapse: std, effective rank, kNN)
 - methods: ``methods`` (an encoder's heads + a loss), ``distributed`` (torchrun, DDP, gather, SyncBatchNorm),

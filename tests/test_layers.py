@@ -26,6 +26,8 @@ LAYERS = [
     {"train"},  # the training loop
     {"evaluate"},
     {"studies"},  # notebook 07's grids: many trainings and evaluations
+    {"results"},  # results rows and their files (metrics/, results.csv)
+    {"claims"},  # the coursework's claims, checked: pure functions of a table, no file read
     {"plots", "report"},
     {"run", "colab", "pretrain", "__init__"},  # entry points
 ]

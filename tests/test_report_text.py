@@ -3,12 +3,14 @@
 A verdict must follow the numbers: when the numbers flip, the verdict flips; within the noise tolerance it
 says so; a gap that the budget explains, a value on other data and a missing row are not called a result.
 """
+import ast
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from course_lib import report
+from course_lib import claims, report, results
 from course_lib.config import resolve
 
 CLAIMS = {c.name: c for c in report.CLAIMS}
@@ -230,3 +232,103 @@ def test_a_claim_of_your_own_against_an_untrained_encoder_is_not_a_budget_gap():
     assert v.verdict == report.HELD and "the VICReg N1 trained 12 epochs on 50,000 images, the random-init N1 untrained" in v.evidence
     df.loc[df.method == "random-init", "top1"] = 30.0
     assert report.check_claims(df, 1.0, claims=(claim,))[0].verdict == report.NOT_HELD
+
+
+# ----------------------------------------------------------------------------- where each part lives
+PACKAGE = Path(report.__file__).parent
+#: Calls that touch files: the builtin, pathlib's, pandas', numpy's, json's/pickle's/torch's load and save
+#: (``replace`` is left out: str.replace is everywhere, and os/pathlib may not be imported at all).
+FILE_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "exists", "is_file", "is_dir", "glob",
+              "rglob", "iterdir", "mkdir", "unlink", "rename", "stat", "touch", "read_csv", "to_csv",
+              "read_json", "to_json", "read_pickle", "to_pickle", "load", "loads", "dump", "dumps", "save",
+              "loadtxt", "savetxt"}
+FILE_MODULES = {"os", "io", "pathlib", "json", "pickle", "shutil", "tempfile", "glob", "csv", "torch", "numpy"}
+
+
+def _file_calls(node: ast.AST) -> set[str]:
+    """The file-touching calls (:data:`FILE_CALLS`) and ``Path`` uses inside ``node``."""
+    found = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            f = n.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+            if name in FILE_CALLS:
+                found.add(name)
+        if isinstance(n, ast.Name) and n.id in ("Path", "PurePath"):
+            found.add(n.id)
+    return found
+
+
+def _functions_touching_files(module: str) -> set[str]:
+    """The top-level functions of ``course_lib/<module>.py`` that touch files, directly or through one another."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    touching = {name for name, node in defs.items() if _file_calls(node)}
+    while True:
+        more = {name for name, node in defs.items() if name not in touching and any(
+            isinstance(n, ast.Name) and n.id in touching for n in ast.walk(node))}
+        if not more:
+            return touching
+        touching |= more
+
+
+def test_the_claims_engine_reads_no_file():
+    tree = ast.parse((PACKAGE / "claims.py").read_text())
+    assert _file_calls(tree) == set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            assert not {a.name.split(".")[0] for a in node.names} & FILE_MODULES
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            assert node.module.split(".")[0] not in FILE_MODULES
+        elif isinstance(node, ast.ImportFrom) and node.module:  # from .results import pick: never a file reader
+            assert not {a.name for a in node.names} & _functions_touching_files(node.module), node.module
+        elif isinstance(node, ast.ImportFrom):  # from . import noise: the whole module is pure
+            for a in node.names:
+                assert _file_calls(ast.parse((PACKAGE / f"{a.name}.py").read_text())) == set(), a.name
+    # the checker itself sees a reader
+    assert _file_calls(ast.parse("x = pd.read_csv(p)\ny = Path(p).exists()")) == {"read_csv", "Path", "exists"}
+    assert {"load_rows", "test_split_sizes", "save_rows"} <= _functions_touching_files("results")
+    assert "pick" not in _functions_touching_files("results")
+
+
+def test_check_claims_on_a_hand_made_table_touches_no_file_and_keeps_its_verdicts(monkeypatch):
+    df = table(row("A", "N1", "supervised", "supervised", 72.0), row("A", "N2", "supervised", "supervised", 65.0),
+               row("A", "N1", "vicreg", "linear", 60.0), row("A", "N2", "vicreg", "linear", 80.0),
+               row("B", "N2", "vicreg", "linear", 50.5), row("B", "N2", "vicreg", "finetune-1%", 40.0),
+               row("B", "N2", "vicreg", "finetune-10%", 51.0), *epochs_rows({20: 60.0, 30: 64.0, 40: 61.0}))
+
+    touched = []
+
+    def record(name, original):
+        def call(*args, **kwargs):
+            touched.append(name)
+            return original(*args, **kwargs)
+        return call
+
+    with monkeypatch.context() as m:  # undone before any assertion (pytest itself needs open to report one)
+        for name in ("open", "read_text", "read_bytes", "exists", "glob", "iterdir", "mkdir", "write_text"):
+            m.setattr(Path, name, record(name, getattr(Path, name)))
+        m.setattr("builtins.open", record("open", open))
+        m.setattr(pd, "read_csv", record("read_csv", pd.read_csv))
+        verdicts = claims.check_claims(df)  # tolerance from the data sets' names: 10,000 test images, 1 point
+        table_ = claims.comparison_table(df)
+    assert touched == []
+    assert [v.verdict for v in verdicts] == [report.HELD, report.HELD, report.HELD, report.NOT_HELD, report.NOT_HELD,
+                                             report.NOISE, report.HELD]
+    assert claims.verdict_summary(verdicts) == "4 held, 2 did not hold and 1 within noise"
+    assert table_["comparable"].tolist() == ["yes"] * 4 + ["—"] * 2 + ["yes"] * 3
+
+
+def test_the_report_passes_on_the_rows_and_the_claims_it_renders(tmp_path):
+    # the notebooks' names reach the same objects through report, the facade
+    for name in report.__all__:
+        assert hasattr(report, name), name
+    assert report.check_claims is claims.check_claims and report.CLAIMS is claims.CLAIMS
+    assert report.make_row is results.make_row and report.save_rows is results.save_rows
+    # reading a run's files creates no folder; only saving does
+    cfg = resolve("test", out_dir=str(tmp_path / "run"))
+    assert report.load_rows(cfg).empty and report.load_baselines(cfg) is None
+    assert results.load_data_description(cfg) is None and report.test_split_sizes(report.load_rows(cfg), cfg) == {}
+    assert not (tmp_path / "run").exists()
+    report.save_baselines(cfg, {"A": 50.0})
+    assert report.load_baselines(cfg) == {"A": 50.0}
