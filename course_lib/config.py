@@ -193,7 +193,7 @@ PRESETS: dict[str, dict] = {
         # fine-tuning's learning rate, per encoder, chosen on a validation split of A's training images (200 held
         # out; the best mean over VICReg and random-init, 10 % and 30 % of the labels: README, "Fine-tuning's
         # learning rate"): N1 0.001 of 0.0003-0.03 (0.01 and above fell below the probe or collapsed), ResNet-18
-        # 0.01 of 0.001-0.01
+        # 0.01 of 0.001-0.01 (10 % only)
         finetune_lr=0.001, encoder_overrides={"ResNet-18": dict(finetune_lr=0.01)},
     ),
     # The coursework's protocol on 2 CPU cores, from a data folder holding cifar10/ and tiny-imagenet-200/
