@@ -21,7 +21,7 @@ from .claims import (
     OTHER_DATA, Claim, _coursework_data, check_claim, check_claims, comparability, comparison_table, noise_tolerance,
     resolve_key, verdict_flips, verdict_summary, verdict_table,
 )
-from .config import Config, project_root
+from .config import METHOD_TITLES, Config, project_root
 from .narrate import listing
 from .results import (
     COLUMNS, PROTOCOL_ORDER, REAL_DATA_CSV, _default_real_data, encoder_budget, load_baselines, load_data_description,
@@ -144,7 +144,8 @@ def finetune_findings(df: pd.DataFrame, tolerance: dict[str, float] | None = Non
         per_class = getattr(r, "per_class", None)
         labels = f" ({per_class:g} per class)" if isinstance(per_class, (int, float)) and per_class == per_class else ""
         knn_text = f", kNN {knn:.1f} %" if knn is not None else ""
-        lines.append(f"- {r.encoder} {r.method}, set {r.set}, {share.replace('%', ' %')} of the labels{labels}: "
+        who = f"{METHOD_TITLES.get(r.method, r.method)} {r.encoder}"
+        lines.append(f"- {who}, set {r.set}, {share.replace('%', ' %')} of the labels{labels}: "
                      f"fine-tuned {r.top1:.1f} %, linear probe {probe:.1f} %{knn_text} ({r.top1 - probe:+.1f} points "
                      f"over the probe, noise tolerance ±{tol:.1f}: {said}).")
     return lines
