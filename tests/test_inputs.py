@@ -222,7 +222,7 @@ def test_a_course_error_in_a_notebook_shows_its_one_line_and_still_fails_the_cel
 
     import course_lib
 
-    shell = InteractiveShell.instance()
+    shell = InteractiveShell()  # not the singleton: get_ipython() must stay None for the tests after this one
     course_lib.short_course_errors(shell)
     code = ("from course_lib import CourseError\n"
             "def deep():\n    raise {}('batch_size must be >= 1, got 0: e.g. batch_size=256')\n"
