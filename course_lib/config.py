@@ -422,14 +422,27 @@ def resolve(preset: str | None = None, **overrides) -> Config:
     return cfg
 
 
-def parse_spec(spec: str, data_root: str | Path | None) -> tuple[str, Path | None]:
-    """Split a dataset spec ``"name"`` or ``"name:path"`` into its name and root folder."""
+#: The datasets course_lib can download: with no data_root they live in ``data/`` under the project.
+DOWNLOADABLE = ("cifar10", "tiny-imagenet")
+
+
+def parse_spec(spec: str, data_root: str | Path | None, default: bool = True) -> tuple[str, Path | None]:
+    """Split a dataset spec ``"name"`` or ``"name:path"`` into its name and root folder: the spec's own path, else
+    ``data_root``, else (``default``) ``data/`` in the project for a downloadable dataset (:data:`DOWNLOADABLE`);
+    None for the embedded digits and for an image folder nobody named. The one place a dataset's folder is decided.
+
+    Example:
+        >>> parse_spec("cifar10:/x", "/y"), parse_spec("tiny-imagenet", "/y"), parse_spec("digits-a", None)
+        (('cifar10', PosixPath('/x')), ('tiny-imagenet', PosixPath('/y')), ('digits-a', None))
+    """
     name, _, path = spec.partition(":")
     name = name.strip().lower()
     if name not in DATASET_NAMES:
         raise CourseError(f"unknown dataset {spec!r}: use one of {', '.join(DATASET_NAMES)}")
     root = path or data_root
-    return name, (Path(root).expanduser() if root else None)
+    if root:
+        return name, Path(root).expanduser()
+    return name, (project_root() / "data" if default and name in DOWNLOADABLE else None)
 
 
 # The kind and range of every number, flag and list: what _check enforces before any comparison, so that a
@@ -527,7 +540,7 @@ def _check(cfg: Config) -> None:
     _check_types(cfg)
     for spec in (cfg.dataset_a, cfg.dataset_b):
         if spec is not None:
-            _, root = parse_spec(spec, cfg.data_root)
+            _, root = parse_spec(spec, cfg.data_root, default=False)  # a folder the user named
             if root is not None and root.exists() and not root.is_dir():
                 raise CourseError(
                     f"data_root {str(root)!r} is a file, not a folder: set data_root to the folder that holds "

@@ -48,7 +48,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .config import project_root
+from .config import parse_spec
 from .errors import CourseError
 from .images import ImageDataset, as_dataset
 
@@ -69,14 +69,15 @@ TINY_FOLDER = "tiny-imagenet-200"
 
 
 def _need_root(name: str, root: Path | None) -> Path:
-    """``root``, or for the downloadable datasets ``data/`` in the project when no data_root is set."""
+    """``root``, or the folder :func:`course_lib.config.parse_spec` decides when none is set (``data/`` in the
+    project for the downloadable datasets); an image folder nobody named is one line naming the fix."""
     if root is None:
-        if name == "imagefolder":
+        root = parse_spec(name, None)[1]
+        if root is None:
             raise CourseError(
                 "dataset 'imagefolder' reads your own images: set data_root to the folder that holds "
                 "train/<class>/ and test/<class>/ (or use 'imagefolder:/path/to/folder')"
             )
-        return project_root() / "data"
     return Path(root).expanduser()
 
 
@@ -599,8 +600,6 @@ def load_image_folder(root: str | Path | None, download: bool = False) -> ImageD
 def file_formats(spec: str, data_root: str | Path | None) -> str | None:
     """What a real dataset was read from, for a report's header: "JPEG files (.jpg)", "PNG files (.png)" or
     "the official python batches"; None for the embedded digits or when nothing is found."""
-    from .config import parse_spec
-
     name, root = parse_spec(spec, data_root)
     if name not in ("cifar10", "tiny-imagenet", "imagefolder") or root is None:
         return None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import distributed, pretrain, resolve, run, train
+from course_lib import CourseError, distributed, pretrain, resolve, run, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,3 +235,20 @@ def test_a_course_error_in_a_notebook_shows_its_one_line_and_still_fails_the_cel
     result = shell.run_cell(code.format("ValueError"))  # any other error keeps its whole traceback
     shown = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
     assert not result.success and "deep()" in shown and "ValueError: batch_size" in shown
+
+
+def test_a_datasets_folder_is_decided_in_one_place():
+    from pathlib import Path
+
+    from course_lib import realdata
+    from course_lib.config import parse_spec, project_root
+
+    assert parse_spec("cifar10:/x", "/y") == ("cifar10", Path("/x"))  # the spec's own path first
+    assert parse_spec("tiny-imagenet", "/y") == ("tiny-imagenet", Path("/y"))  # then data_root
+    assert parse_spec("cifar10", None) == ("cifar10", project_root() / "data")  # then the project's data/
+    assert parse_spec("cifar10", None, default=False) == ("cifar10", None)  # what the user named: nothing
+    assert parse_spec("digits-a", None) == ("digits-a", None) and parse_spec("imagefolder", None)[1] is None
+    assert realdata._need_root("tiny-imagenet", None) == project_root() / "data"  # the loaders ask config
+    with pytest.raises(CourseError, match="set data_root to the folder that holds train/<class>/"):
+        realdata._need_root("imagefolder", None)
+    resolve("coursework")  # no data_root: nothing to check yet (a fresh clone has no data/), no error
