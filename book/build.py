@@ -110,7 +110,7 @@ def figure_section(nb: dict, key: str) -> str | None:
         if cell.get("cell_type") == "markdown":
             found = _HEADING.findall(source)
             heading = found[-1][1] if found else heading
-        elif f'"{key}' in source:
+        elif f'"{key}' + ('' if key.endswith("_") else '"') in source:  # a prefix key starts an f-string name
             return heading
     return None
 

@@ -27,7 +27,7 @@ CAPTIONS: dict[str, tuple[str, str]] = {
     "vicreg_terms_toy": ("VICReg's three terms on toy embeddings: which term reacts to collapse, to a mismatch "
                          "between the views and to redundant dimensions.", "00_survey"),
     "collapse": ("Collapse diagnostics during pretraining (embedding std, effective rank, kNN) for every method, "
-                 "against the untrained network.", "00_survey"),
+                 "against the untrained network.", "02_vicreg_pretraining"),
     "samples_set_a": ("A sample of set A's training images with their labels.", "01_supervised_baseline"),
     "loss_supervised": ("The supervised baseline's training loss per step, for each encoder.",
                         "01_supervised_baseline"),

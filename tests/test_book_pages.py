@@ -268,6 +268,8 @@ def test_every_committed_figure_has_a_caption_and_the_section_that_draws_it():
         lines = build_py.figure_caption_lines(stem, ROOT / "notebooks")
         text, notebook = CAPTIONS[caption_key(stem)]
         assert lines[0].startswith(text + " Made in [") and f"(notebooks/{notebook}.ipynb#" in lines[0], (stem, lines)
+    # the section is the one that draws the figure, not the first cell that mentions a longer word ("collapsed")
+    assert "*Collapse, live: the invariance term alone*" in build_py.figure_caption_lines("collapse", ROOT / "notebooks")[0]
     # the longest key wins: augmented_pairs_ssl is the other augmentation's figure, not the coursework's
     assert caption_key("augmented_pairs_ssl") == "augmented_pairs_" and caption_key("augmented_pairs") == "augmented_pairs"
     assert caption_key("loss_vicreg_N2") == "loss_vicreg_" and caption_key("no_such_figure") is None
