@@ -9,7 +9,7 @@ ARGS   ?=
 DATA   ?=
 NOTEBOOKS ?= notebooks
 
-.PHONY: report report-cifar coursework coursework-runs studies test unit nbval notebooks colab env bench book clean
+.PHONY: report report-cifar coursework coursework-runs encoders studies test unit nbval notebooks colab env bench book clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,18 @@ coursework-runs: $(VENV)/.installed
 
 coursework: coursework-runs
 	$(PY) -m course_lib.run --preset coursework -p "data_root=$(DATA)" -p "encoder=$(ENCODERS)" $(ARGS)
+
+## Ship the coursework run's encoders (VICReg with its epochs-study encoders, and the supervised baseline) as
+## encoders/coursework/<run>.pt, which the notebooks load on a machine without runs of its own (course_lib.shipped).
+## Exports the finished runs in runs/ (trains them first when there are none). N1's are committed; larger ones not.
+encoders: $(VENV)/.installed
+	@test -n "$(DATA)" || { echo "error: set DATA to the folder holding cifar10/ and tiny-imagenet-200/, e.g. make encoders DATA=~/data" >&2; exit 2; }
+	for enc in $$(echo "$(or $(SHIP),N1)" | tr ',' ' '); do \
+	    for method in vicreg supervised; do \
+	        $(PY) -m course_lib.pretrain --preset coursework --encoder $$enc --method $$method -p "data_root=$(DATA)" \
+	            -p shipped_encoders=false --no-probe --export $(ARGS) || exit $$?; \
+	    done; \
+	done
 
 ## Notebook 07's studies: one setting at a time, 3 seeds per point (digits: ~10 min on 2 cores). Updates only
 ## report/studies.csv and figures/study_*; finished runs are reused, an interrupted grid resumes.

@@ -110,6 +110,9 @@ class Config:
     # --- where things go ---
     out_dir: str | None = None  # None: build/<preset> under the project root
     runs_dir: str | None = None  # checkpoints; None: runs/ under the project root
+    # load a shipped encoder (encoders/, course_lib.shipped) for the main VICReg run and the supervised baseline
+    # when runs/ has no run of its own with their settings; false: train your own
+    shipped_encoders: bool = True
     checkpoint_every_s: float = 0.0  # save after an epoch if this many seconds passed since the last save
 
     # ------------------------------------------------------------------ helpers

@@ -21,7 +21,9 @@ import json
 import os
 import sys
 
-from . import data, distributed, evaluate, train
+import torch
+
+from . import data, distributed, evaluate, shipped, train
 from .config import METHOD_NAMES, parse_param, resolve
 from .errors import CourseError
 
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                     help="override any Config setting (repeatable), e.g. -p pretrain_epochs=100")
     ap.add_argument("--no-probe", action="store_true", help="skip the linear probe after training")
+    ap.add_argument("--export", action="store_true",
+                    help="write the finished run to encoders/<preset>/ (course_lib.shipped): what students load")
     args = ap.parse_args(argv)
     main_process = int(os.environ.get("RANK", "0")) == 0
     try:
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise CourseError("the supervised baseline trains in one process: start it without torchrun")
             run = train.train_supervised(ecfg, encoder, a, progress=True)
             print(f"run folder: {run.run_dir} ({run.status}, {run.seconds:.0f} s of training)", flush=True)
+            if args.export:
+                _export(run, ecfg, a, {"model": run.modules["model"].state_dict()})
             return 0
         # VICReg is the preset's main run (notebooks 02 and 04), with its epochs study; the others are 05's runs
         run = train.pretrain(ecfg, encoder, a, args.method, progress=world.is_main,
@@ -94,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run folder: {run.run_dir} ({run.status}, {run.seconds:.0f} s of training)", flush=True)
             if not args.no_probe:
                 _probe(run, ecfg, a, b, world)
+            if args.export:
+                if args.method != "vicreg":
+                    raise CourseError("--export ships the preset's main runs: --method vicreg or supervised")
+                kept = {e: torch.load(train.snapshot_path(run.run_dir, e), map_location="cpu", weights_only=True)
+                        for e in ecfg.epochs_study if e != (run.encoder_epoch or run.epochs)}
+                _export(run, ecfg, a, {"encoder": run.encoder.state_dict(), "snapshots": kept})
     except CourseError as err:
         if world.is_main:
             print(f"error: {err}", file=sys.stderr)
@@ -101,6 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         distributed.stop()
     return 0
+
+
+def _export(run: train.Run, cfg, a, state: dict) -> None:
+    """Ship ``run``: ``encoders/<preset>/<run name>.pt`` (:mod:`course_lib.shipped`)."""
+    if run.status == "shipped":
+        raise CourseError(f"{run.name} was itself loaded from a shipped file: train it (-p shipped_encoders=false) "
+                          "before exporting it")
+    settings = json.loads((run.run_dir / "settings.json").read_text())
+    out = shipped.export(run, cfg.preset, settings, state, f"{a.name}, {len(a.y_train):,} training images")
+    print(f"exported {run.name} to {out} ({out.stat().st_size / 1e6:.1f} MB)", flush=True)
 
 
 def _probe(run: train.Run, cfg, a, b, world: distributed.World) -> dict:

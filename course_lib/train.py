@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import distributed
+from . import distributed, shipped
 from .augment import build_views
 from .config import Config
 from .data import ImageDataset, batches
@@ -498,6 +498,10 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
                 _atomic_save({k: v.detach().cpu() for k, v in encoder.state_dict().items()}, path)
             return measure_epoch(epoch) if measure_epoch is not None else {}
 
+    if epochs_study:  # the preset's main run: a shipped encoder with these settings serves a machine with none
+        record = _shipped(cfg, name, settings)
+        if record is not None:
+            return _shipped_run(record, name, settings, cfg, progress, encoder=encoder)
     run = fit(
         name, settings, {"method": model}, optimizer,
         pretrain_scheduler(optimizer, cfg), total,
@@ -600,9 +604,50 @@ def train_supervised(cfg: Config, encoder_name: str, data: ImageDataset, progres
     torch.manual_seed(cfg.seed)
     model = Classifier(build_encoder(encoder_name), data.num_classes)
     settings = {"method": "supervised", **_common_settings(cfg, data, encoder_name)}
+    name = f"supervised-{encoder_name}"
+    # train_classifier's settings, to look for a shipped baseline trained with them
+    full = {**settings, "epochs": cfg.supervised_epochs, "lr": cfg.supervised_lr, "num_samples": len(data.y_train)}
+    record = _shipped(cfg, name, full)
+    if record is not None:
+        return _shipped_run(record, name, full, cfg, progress, model=model)
     run = train_classifier(
-        cfg, f"supervised-{encoder_name}", model, data.x_train, data.y_train,
+        cfg, name, model, data.x_train, data.y_train,
         cfg.supervised_epochs, cfg.supervised_lr, settings, progress,
     )
     run.modules["encoder"] = model.encoder
     return run
+
+
+def _shipped(cfg: Config, name: str, settings: dict) -> dict | None:
+    """A shipped run (:mod:`course_lib.shipped`) with these settings, when ``cfg.shipped_encoders`` and this
+    machine has no run of its own with them (a checkpoint, finished or not, always wins)."""
+    if not cfg.shipped_encoders or distributed.world().size > 1:
+        return None
+    if (run_folder(cfg, name, settings) / CHECKPOINT).exists():
+        return None
+    return shipped.find(name, _jsonable(settings))
+
+
+def _shipped_run(record: dict, name: str, settings: dict, cfg: Config, progress: bool,
+                 encoder: nn.Module | None = None, model: nn.Module | None = None) -> Run:
+    """The :class:`Run` of a shipped record: the encoder (and the encoders kept for the epochs study, written to
+    the run's folder so that :func:`snapshot_encoder` finds them), or the supervised classifier; no projector."""
+    run_dir = run_folder(cfg, name, settings)
+    if model is not None:
+        model.load_state_dict(record["model"])
+        model = to_device(model, cfg).eval()
+        modules = {"model": model, "encoder": model.encoder}
+    else:
+        encoder.load_state_dict(record["encoder"])
+        kept = {**record.get("snapshots", {}), record["encoder_epoch"]: record["encoder"]}
+        for epoch, weights in kept.items():
+            path = snapshot_path(run_dir, int(epoch))
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _atomic_save(weights, path)
+        modules = {"encoder": to_device(encoder, cfg).eval()}
+    if progress:
+        tqdm.write(shipped.describe(record))
+    epochs, encoder_epoch = record["epochs"], record["encoder_epoch"]
+    return Run(name, modules, shipped.history(record), epochs, record["seconds"], run_dir, "shipped",
+               record["epoch_metrics"], encoder_epoch if encoder_epoch != epochs else None)

@@ -20,6 +20,7 @@ LAYERS = [
     {"images", "models", "losses", "augment"},  # tensors in, tensors out
     {"realdata"},
     {"data"},
+    {"shipped"},  # trained encoders that ship with the course: files in, state dicts out
     {"runtime", "distributed"},  # where a network runs: device, precision, processes
     {"methods"},  # an encoder's heads + a loss
     {"diagnostics"},
