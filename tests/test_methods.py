@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from course_lib import CourseError, data, diagnostics, models, plots, resolve, train
+from course_lib import CourseError, data, diagnostics, methods, models, plots, resolve, train
 from course_lib.augment import build_views
 from course_lib.methods import LITERATURE_CIFAR10_TOP1, METHODS, MoCoV2, build_method
 
@@ -101,11 +101,28 @@ def test_registry_and_settings(tmp_path):
         resolve("test", methods=["vicreg", "byol"])
     cfg = _cfg(tmp_path)
     bt = build_method("barlow_twins", models.N1(), cfg)
-    assert bt.lambda_param == pytest.approx(1 / 32) and bt.settings()["lambda"] == bt.lambda_param
-    assert build_method("barlow_twins", models.N1(), resolve("test", barlow_lambda=0.005)).lambda_param == 0.005
+    assert bt.lambd == pytest.approx(1 / 32) and bt.settings()["lambda"] == bt.lambd
+    assert build_method("barlow_twins", models.N1(), resolve("test", barlow_lambda=0.005)).lambd == 0.005
     # W-MSE cannot whiten 64 dimensions with sub-batches of 64 rows: refused at construction, naming the fix
     with pytest.raises(CourseError, match="wmse_dim"):
         build_method("wmse", models.N1(), _cfg(tmp_path, wmse_dim=64))
+
+
+def test_each_method_takes_its_papers_arguments_read_from_the_config_in_one_place(tmp_path):
+    cfg = resolve("test", loss_weights=(5.0, 50.0, 2.0), simclr_temperature=0.1, moco_queue=128, moco_momentum=0.9,
+                  moco_temperature=0.3, wmse_w_size=96, wmse_dim=16, batch_size=128)
+    vic = build_method("vicreg", models.N1(), cfg)
+    assert (vic.coeffs, vic.settings()["loss_weights"]) == ((5.0, 50.0, 2.0), (5.0, 50.0, 2.0))
+    # the same method built by hand, with the official code's names, is the same method
+    by_hand = methods.VICReg(models.N1(), projector=cfg.projector, sim_coeff=5.0, std_coeff=50.0, cov_coeff=2.0)
+    assert by_hand.settings() == vic.settings()
+    assert build_method("invariance_only", models.N1(), cfg).sim_coeff == 5.0
+    assert build_method("simclr", models.N1(), cfg).temperature == 0.1
+    moco = build_method("moco_v2", models.N1(), cfg)
+    assert (moco.queue_size, moco.momentum, moco.temperature, len(moco.queue_a.keys)) == (128, 0.9, 0.3, 128)
+    wmse = build_method("wmse", models.N1(), cfg)
+    assert (wmse.w_size, wmse.emb, wmse.settings()["head"]) == (96, 16, (cfg.wmse_hidden, 16))
+    assert not any(hasattr(m, "cfg") for m in (vic, moco, wmse))  # a method holds its arguments, not the config
 
 
 def _steps(method, cfg, n_steps=6):
