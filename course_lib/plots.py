@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .config import Config
+from .config import METHOD_TITLES, Config
 
 TERMS = ("loss", "invariance", "variance", "covariance")
 
@@ -397,7 +397,7 @@ def label_bars(df, path: Path | None = None, title: str = "", methods: Sequence[
                 if len(v):
                     x = i + (j - (len(methods) - 1) / 2) * width
                     ax.bar(x, float(v.iloc[0]), width=width * 0.95, color=color,
-                           label=method if i == 0 else None)
+                           label=METHOD_TITLES.get(method, method) if i == 0 else None)
                     ax.text(x, float(v.iloc[0]) + 1, f"{float(v.iloc[0]):.0f}", ha="center", va="bottom", fontsize=7)
             full = sub.loc[(sub["method"] == method) & (sub["protocol"] == "linear"), "top1"]
             if len(full):

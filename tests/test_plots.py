@@ -116,3 +116,13 @@ def test_diagnostics_with_fewer_than_three_epochs_are_bars_not_single_point_curv
     assert "vicreg\n(epoch 3)" in [t.get_text() for t in ax.get_xticklabels()]
     long = plots.plot_diagnostics({"vicreg": [rec(e, 0.1 * e) for e in (1, 2, 3)]})
     assert len(long.axes[0].get_lines()[0].get_xdata()) == 3 and not long.axes[0].containers
+
+
+def test_label_bars_names_the_methods_as_sentences_do():
+    rows = [dict(set=s, encoder="N1", method=m, protocol=p, top1=v, classes=10)
+            for s in ("A", "B") for m in ("vicreg", "random-init")
+            for p, v in (("knn-10%", 30.0), ("linear-10%", 40.0), ("finetune-10%", 50.0), ("linear", 60.0))]
+    fig = plots.label_bars(pd.DataFrame(rows))
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert labels[:2] == ["VICReg", "random-init"] and "chance" in labels
+    plt.close(fig)
