@@ -10,7 +10,7 @@ about the folders already made, not an accident of a refactoring.
 import torch
 from torch import nn
 
-from course_lib import resolve, train
+from course_lib import resolve, runs
 from course_lib.images import ImageDataset
 
 #: A hand-written settings dict of the kind pretrain builds (lists where pretrain has tuples: JSON has no tuples).
@@ -34,28 +34,28 @@ def _module() -> nn.Module:
 
 
 def test_the_settings_key_and_the_run_folder_name_are_pinned(tmp_path):
-    assert train._hash(SETTINGS) == "b8d84adfec"
+    assert runs.settings_key(SETTINGS) == "b8d84adfec"
     tupled = {**SETTINGS, "projector": (1024, 1024), "loss_weights": (25.0, 25.0, 1.0), "crop_scale": (0.2, 1.0)}
     cfg = resolve("test", device="cpu", runs_dir=str(tmp_path))
-    assert train.run_folder(cfg, "vicreg-N1", tupled) == tmp_path / "vicreg-N1-b8d84adfec"
+    assert runs.run_folder(cfg, "vicreg-N1", tupled) == tmp_path / "vicreg-N1-b8d84adfec"
 
 
 def test_the_data_fingerprint_is_pinned():
-    assert train.data_fingerprint(_dataset((4, 3, 8, 8))) == "pinned|(4, 3, 8, 8)|94230|39424330"
+    assert runs.data_fingerprint(_dataset((4, 3, 8, 8))) == "pinned|(4, 3, 8, 8)|94230|39424330"
     # over 100,000 values: every other one is summed
-    assert train.data_fingerprint(_dataset((5, 3, 128, 128))) == "pinned|(5, 3, 128, 128)|15358350|943830505010"
+    assert runs.data_fingerprint(_dataset((5, 3, 128, 128))) == "pinned|(5, 3, 128, 128)|15358350|943830505010"
 
 
 def test_the_weights_fingerprint_is_pinned():
     torch.manual_seed(0)
-    assert train.weights_fingerprint(_module()) == "01cf20b3fc55"  # torch's own initialization, seed 0
+    assert runs.weights_fingerprint(_module()) == "01cf20b3fc55"  # torch's own initialization, seed 0
     hand = _module()
     with torch.no_grad():  # weights set by hand: pins the hashing alone, whatever torch's initialization does
         for i, value in enumerate(hand.state_dict().values()):
             value.copy_(torch.arange(value.numel()).reshape(value.shape).to(value.dtype) / (i + 2)
                         if value.is_floating_point() else torch.tensor(7))
-    assert train.weights_fingerprint(hand) == "a4b0e2aa932f"
+    assert runs.weights_fingerprint(hand) == "a4b0e2aa932f"
 
 
 def test_the_reseeded_streams_of_a_resume_on_another_device_are_pinned():
-    assert train.reseed(1, 3) == 7060020502466132290 and train.reseed(0, 1) == 3373202220108974583
+    assert runs.reseed(1, 3) == 7060020502466132290 and runs.reseed(0, 1) == 3373202220108974583
