@@ -6,7 +6,7 @@ One module per concept, each importing only from the layers below it (tests/test
 - the report: ``plots``, ``report`` (results.md), ``claims`` (the coursework's claims, checked), ``results`` (rows
   and their files), ``narrate`` (sentences from numbers)
 - evaluation and training: ``evaluate`` (linear probe, fine-tuning), ``train`` (the training loop),
-  ``diagnostics`` (collapse: std, effective rank, kNN)
+  ``diagnostics`` (collapse: std, effective rank, kNN), ``runs`` (a run's folder, key, checkpoint and caches)
 - methods: ``methods`` (an encoder's heads + a loss), ``distributed`` (torchrun, DDP, gather, SyncBatchNorm),
   ``runtime`` (device, precision, embeddings)
 - data and models: ``data`` (the registry, digits, subsets, batches), ``realdata`` (CIFAR-10, Tiny ImageNet,

@@ -18,8 +18,9 @@ from torch import nn
 from .config import Config
 from .data import ImageDataset, balanced_subset, batches
 from .diagnostics import effective_rank, knn_accuracy
+from .runs import data_fingerprint, weights_fingerprint
 from .runtime import autocast, embed, memory_format, predict, topk_accuracy
-from .train import Classifier, classifier_views, data_fingerprint, train_classifier, weights_fingerprint
+from .train import Classifier, classifier_views, train_classifier
 
 __all__ = ["embed", "predict", "topk_accuracy", "fit_linear_head", "linear_probe", "frozen_protocols",
            "labelled_subset", "probe_initialized", "lpft_head", "semi_supervised", "finetune", "evaluate_classifier"]

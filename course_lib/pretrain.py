@@ -21,9 +21,7 @@ import json
 import os
 import sys
 
-import torch
-
-from . import data, distributed, evaluate, shipped, train
+from . import data, distributed, evaluate, runs, shipped, train
 from .config import METHOD_NAMES, parse_param, resolve
 from .errors import CourseError
 
@@ -103,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.export:
                 if args.method != "vicreg":
                     raise CourseError("--export ships the preset's main runs: --method vicreg or supervised")
-                kept = {e: torch.load(train.snapshot_path(run.run_dir, e), map_location="cpu", weights_only=True)
+                kept = {e: runs.load_snapshot(run.run_dir, e)
                         for e in ecfg.epochs_study if e != (run.encoder_epoch or run.epochs)}
                 _export(run, ecfg, a, {"encoder": run.encoder.state_dict(), "snapshots": kept})
     except CourseError as err:
@@ -136,7 +134,7 @@ def _probe(run: train.Run, cfg, a, b, world: distributed.World) -> dict:
         results["sets"][label] = {"name": ds.name, "top1": acc["top1"], "top5": acc["top5"]}
         print(f"linear probe on set {label} ({ds.name}): top-1 {acc['top1']:.1f} %, top-5 {acc['top5']:.1f} %",
               flush=True)
-    train.write_text_atomically(run.run_dir / "probe.json", json.dumps(results, indent=2))
+    runs.write_text_atomically(run.run_dir / "probe.json", json.dumps(results, indent=2))
     return results
 
 

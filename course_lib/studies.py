@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from . import data as data_mod
@@ -34,8 +33,9 @@ from .errors import CourseError
 from .evaluate import linear_probe
 from .images import ImageDataset
 from .models import build_encoder
+from .runs import cached, data_fingerprint, load_snapshot, snapshot_path, write_text_atomically
 from .runtime import to_device
-from .train import data_fingerprint, pretrain, snapshot_path, write_text_atomically
+from .train import pretrain
 
 #: The seeds of every point (the test preset's smoke grid uses the first two).
 SEEDS = (0, 1, 2)
@@ -43,6 +43,8 @@ SEEDS = (0, 1, 2)
 COLUMNS = ("study", "point", "x", "seed", "top1_a", "top5_a", "top1_b", "top5_b", "knn_top1", "effective_rank",
            "std", "epochs", "train_seconds", "run", "preset", "set_a", "set_b", "classes_a", "classes_b")
 TABLE = "studies.csv"
+#: The file in a run folder that keeps the probes of its encoders (a dict by :func:`_probe_key`).
+PROBES = "probes.json"
 
 
 @dataclass(frozen=True)
@@ -136,16 +138,6 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
-def _cached(run_dir: Path, key: str, compute) -> dict:
-    """``compute()``'s result, kept in ``run_dir/probes.json`` under ``key`` (written atomically)."""
-    path = Path(run_dir) / "probes.json"
-    found = json.loads(path.read_text()) if path.exists() else {}
-    if key not in found:
-        found[key] = compute()
-        write_text_atomically(path, json.dumps(found, indent=1))
-    return found[key]
-
-
 def _evaluate(encoder, cfg: Config, a: ImageDataset, b: ImageDataset | None) -> dict:
     """Linear probes on A and B (the preset's probe) and the collapse diagnostics on A."""
     pa = linear_probe(encoder, a, cfg)
@@ -178,9 +170,10 @@ def _rows_for_epochs(study: Study, cfg: Config, seed: int, a, b, encoder_name: s
             rows += _rows_for_point(study, point, cfg, seed, a, b, encoder_name, progress)
             continue
         encoder = build_encoder(encoder_name)
-        encoder.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        encoder.load_state_dict(load_snapshot(run.run_dir, count))
         encoder = to_device(encoder, longest).eval()
-        metrics = _cached(run.run_dir, _probe_key(longest, a, b, count), lambda: _evaluate(encoder, longest, a, b))
+        key = _probe_key(longest, a, b, count)
+        metrics = cached(run.run_dir, PROBES, key, lambda: _evaluate(encoder, longest, a, b))
         seconds = run.seconds * count / max(counts)
         rows.append(_row(study, point, seed, metrics, count, seconds, run.run_dir, cfg, a, b))
     return rows
@@ -189,7 +182,8 @@ def _rows_for_epochs(study: Study, cfg: Config, seed: int, a, b, encoder_name: s
 def _rows_for_point(study, point, cfg, seed, a, b, encoder_name, progress) -> list[dict]:
     pcfg = point_config(cfg, point, seed)
     run = pretrain(pcfg, encoder_name, a, progress=progress)
-    metrics = _cached(run.run_dir, _probe_key(pcfg, a, b, run.epochs), lambda: _evaluate(run.encoder, pcfg, a, b))
+    key = _probe_key(pcfg, a, b, run.epochs)
+    metrics = cached(run.run_dir, PROBES, key, lambda: _evaluate(run.encoder, pcfg, a, b))
     return [_row(study, point, seed, metrics, run.epochs, run.seconds, run.run_dir, cfg, a, b)]
 
 

@@ -1,18 +1,16 @@
 """Training loops: VICReg pretraining (Adam) and the supervised baseline (SGD + cross-entropy).
 
 Introduced in notebooks 01 and 02. Both loops share :func:`fit`, which owns what a
-long run needs: a progress bar, a per-iteration log of every loss term, a JSON log
-per run, a checkpoint per epoch (written atomically), and resuming. A run lives in
-``runs/<kind>-<encoder>-<fingerprint>/``; the fingerprint hashes every setting that
-shapes the result, so changing a setting starts a new run instead of silently
-reusing an old one, and starting the same run again resumes it (or loads it, when it
-has finished: the notebook says so).
+long run needs: a progress bar, a per-iteration log of every loss term, a stop with the fix when the loss
+turns NaN/inf or diverges, and resuming. Where a run lives and what it keeps (its folder
+``runs/<kind>-<encoder>-<key>/``, keyed by every setting that shapes the result; its checkpoint, written
+atomically; its log) is :mod:`course_lib.runs`: changing a setting starts a new run instead of silently
+reusing an old one, and starting the same run again resumes it (or loads it, when it has finished: the
+notebook says so).
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,13 +30,13 @@ from .distributed import SINGLE, World
 from .errors import CourseError
 from .methods import build_method
 from .models import ENCODER_REVISIONS, build_encoder
+from .runs import (CHECKPOINT, RunState, atomic_save, data_fingerprint, jsonable, load_snapshot, run_folder,
+                   save_snapshot, snapshot_path)
 from .runtime import autocast, grad_scaler, memory_format, random_encoder, to_device
 
 __all__ = ["Run", "fit", "pretrain", "pretrain_vicreg", "train_supervised", "train_classifier", "Classifier",
-           "random_encoder", "autocast", "pretrain_scheduler", "snapshot_encoder", "load_checkpoint", "data_fingerprint",
-           "weights_fingerprint"]
+           "random_encoder", "autocast", "pretrain_scheduler", "snapshot_encoder", "check_loss"]
 
-CHECKPOINT = "checkpoint.pt"
 #: A loss this many times its first value (or 1, if larger) means a diverged run: fit stops with a message.
 #: Every loss here starts near its largest honest value (VICReg ~40, Barlow Twins ~D, cross-entropy ~ln K).
 DIVERGED = 1e4
@@ -65,186 +63,40 @@ class Run:
         return self.modules["encoder"]
 
 
-def data_fingerprint(data: ImageDataset) -> str:
-    """A cheap identity of a dataset's training images (shape + strided bytes)."""
-    x = data.x_train
-    sample = x.flatten()[:: max(1, x.numel() // 100_000)].cpu().to(torch.int64)
-    return f"{data.name}|{tuple(x.shape)}|{int(sample.sum())}|{int((sample * torch.arange(len(sample))).sum())}"
+def fit(name: str, settings: dict, modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None, epochs: int,
+        step: Callable[[torch.Tensor], dict[str, torch.Tensor]], num_samples: int, cfg: Config,
+        scaler: torch.amp.GradScaler | None = None, progress: bool = True,
+        generators: dict[str, torch.Generator] | None = None, after_step: Callable[[], None] | None = None,
+        on_epoch_end: Callable[[int], dict[str, float]] | None = None, world: World = SINGLE,
+        layout: dict | None = None, scheduler_per_step: bool = False) -> Run:
+    """Train for ``epochs``; resume or load a run with the same settings (:class:`course_lib.runs.RunState`).
 
+    ``step(indices)`` computes the loss dict (``"loss"`` plus terms to log) of one batch; ``fit`` does the
+    backward pass and the optimizer step, then ``after_step()``. ``scheduler`` steps once per epoch, or after
+    every optimizer step with ``scheduler_per_step``. ``generators`` (e.g. the augmentation's) are checkpointed
+    too, so a resumed run draws the same views as an uninterrupted one. ``on_epoch_end(epoch)`` (1-based) runs
+    after each epoch and returns metrics (e.g. :func:`course_lib.diagnostics.monitor`); each non-empty result is
+    kept as ``{"epoch": epoch, **metrics}`` in the checkpoint and in ``Run.epoch_metrics``. Its time is not
+    counted in ``Run.seconds``. A loss that turns NaN/inf or diverges stops the run (:func:`check_loss`).
 
-def weights_fingerprint(module: nn.Module) -> str:
-    """A short hash of a module's parameters and buffers: keys a run that starts from these weights."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for key, value in sorted(module.state_dict().items()):
-        h.update(key.encode())
-        h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:12]
-
-
-def _atomic_save(obj, path: Path) -> None:
-    # One temporary name per process: two processes training the same run (two notebooks, two terminals)
-    # must not rename each other's half-written file. os.replace is atomic, so a crash mid-write never
-    # leaves a broken checkpoint, and the last writer wins with a complete one.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def write_text_atomically(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` the way checkpoints are written: a per-process temporary file, then a rename."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
-def _jsonable(d: dict) -> dict:
-    return json.loads(json.dumps(d, default=str))
-
-
-def load_checkpoint(path: Path, settings: dict | None = None) -> dict:
-    """Load a checkpoint with ``weights_only=True``; refuse it if its settings differ from ``settings``.
-
-    A damaged file (zero bytes, half-written by a tool that does not write atomically, truncated by a full disk
-    or a partial copy) is refused with one line naming it and the fix.
+    Under torchrun (``world`` of several processes, :mod:`course_lib.distributed`) every process runs this loop
+    on its :meth:`~course_lib.distributed.World.shard` of each global batch; rank 0 alone reads and writes the
+    run folder. ``layout`` (e.g. ``{"sync_batchnorm": "projector"}``) is recorded in the checkpoint with the
+    number of processes, and a resume must match it. A run folder travels between devices (RunState says how).
     """
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # EOFError (0 bytes), RuntimeError (PytorchStreamReader: truncated zip), pickle errors
-        first = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:100]
-        reason = "0 bytes" if Path(path).stat().st_size == 0 else f"{type(err).__name__}: {first}"
-        raise CourseError(
-            f"checkpoint {path} is damaged or half-written ({reason}): delete it and run again to train that run afresh"
-        ) from None
-    if not isinstance(ckpt, dict) or not {"epoch", "modules", "history"} <= set(ckpt):
-        raise CourseError(f"checkpoint {path} is not a checkpoint of this course: delete it and run again to train "
-                          "that run afresh")
-    if settings is not None and ckpt.get("settings") != settings:
-        theirs = ckpt.get("settings", {})
-        diff = sorted(k for k in set(theirs) | set(settings) if theirs.get(k) != settings.get(k))
-        raise CourseError(
-            f"checkpoint {path} was made with other settings ({', '.join(diff)}): "
-            "delete it or pick another runs_dir to train afresh"
-        )
-    return ckpt
-
-
-def fit(
-    name: str,
-    settings: dict,
-    modules: dict[str, nn.Module],
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    epochs: int,
-    step: Callable[[torch.Tensor], dict[str, torch.Tensor]],
-    num_samples: int,
-    cfg: Config,
-    scaler: torch.amp.GradScaler | None = None,
-    progress: bool = True,
-    generators: dict[str, torch.Generator] | None = None,
-    after_step: Callable[[], None] | None = None,
-    on_epoch_end: Callable[[int], dict[str, float]] | None = None,
-    world: World = SINGLE,
-    layout: dict | None = None,
-    scheduler_per_step: bool = False,
-) -> Run:
-    """Train for ``epochs``, checkpointing each epoch; resume or load a run with the same settings.
-
-    ``step(indices)`` computes the loss dict (``"loss"`` plus terms to log) of one
-    batch; ``fit`` does the backward pass and the optimizer step. ``generators``
-    (e.g. the augmentation's) are checkpointed too, so a resumed run draws the same
-    views as an uninterrupted one. ``on_epoch_end(epoch)`` (1-based) runs after each
-    epoch and returns metrics (e.g. :func:`course_lib.diagnostics.monitor`); each
-    non-empty result is kept as ``{"epoch": epoch, **metrics}`` in the checkpoint and in
-    ``Run.epoch_metrics``. Its time is not counted in ``Run.seconds``.
-
-    Under torchrun (``world`` of several processes, :mod:`course_lib.distributed`) every
-    process runs this loop on its :meth:`~course_lib.distributed.World.shard` of each
-    global batch; rank 0 alone writes the run folder and reads a checkpoint, which it
-    sends to the others. ``layout`` (e.g. ``{"sync_batchnorm": "projector"}``) is
-    recorded in the checkpoint with the number of processes, and a resume must match it.
-    ``scheduler`` steps once per epoch, or after every optimizer step with ``scheduler_per_step``.
-
-    A run folder travels between devices (a Drive ``runs_dir`` shared by a CPU and a GPU session): the device is
-    not part of the fingerprint, a finished run loads its weights without touching any random state, and a
-    resume on another kind of device re-seeds the ``generators`` whose saved state does not fit
-    (:func:`restore_generator`, one printed line). The precision is part of the fingerprint: a run trained in
-    fp32 on a CPU and the same settings in bf16 on an A100 are two runs.
-    """
-    generators = generators or {}
-    settings = _jsonable(settings)
-    layout = {"world_size": world.size, **(layout or {})} if world.size > 1 else {"world_size": 1}
-    run_dir = run_folder(cfg, name, settings)
-    ckpt_path = run_dir / CHECKPOINT
-    gen = torch.Generator().manual_seed(cfg.seed)  # the batch order: the same in every process
-    history: list[dict[str, float]] = []
-    epoch_metrics: list[dict[str, float]] = []
-    start_epoch, seconds, status = 0, 0.0, "trained"
-    device = cfg.torch_device.type
-    ckpt = _read_checkpoint(ckpt_path, settings, world)  # before anything is written: a refusal changes nothing
-    if ckpt is not None:
-        finished = ckpt["epoch"] >= epochs
-        theirs = ckpt.get("layout", {"world_size": 1})
-        if not finished and theirs != layout:
-            raise CourseError(
-                f"{name}: the checkpoint in {run_dir} was written by {_describe(theirs)}, this job is "
-                f"{_describe(layout)}: resume it the way it started (torchrun --nproc_per_node and "
-                "sync_batchnorm), or delete the folder to train afresh"
-            )
-        for key, module in modules.items():
-            module.load_state_dict(ckpt["modules"][key])
-        if ckpt["optimizer"] is not None:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt["scheduler"] is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        if not finished:  # a finished run trains no further: its random streams are never drawn from again
-            gen.set_state(ckpt["generator"])  # a CPU generator on every device
-            states = ckpt["rank_generators"][world.rank] if "rank_generators" in ckpt else ckpt.get("generators", {})
-            for key, g in generators.items():
-                if key not in states:
-                    raise CourseError(f"checkpoint {ckpt_path} predates this course_lib (no {key} RNG state): "
-                                      "delete its folder to train afresh")
-                note = restore_generator(g, states[key], ckpt.get("device"), ckpt["epoch"])
-                if note and world.is_main:
-                    tqdm.write(f"{name}: {key} {note}")
-        history, start_epoch, seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
-        epoch_metrics = ckpt.get("epoch_metrics", [])
-        status = "loaded" if finished else "resumed"
-        del ckpt
-    if world.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
-    say = tqdm.write if world.is_main and progress else (lambda text: None)
-    if status == "loaded":  # a finished run: nothing to train, say so
-        say(f"{name}: loaded the finished run {run_dir.name} ({start_epoch} epochs)")
-    elif status == "resumed":
-        say(f"{name}: resuming {run_dir.name} after epoch {start_epoch} of {epochs}")
-    if world.is_main:
-        with open(run_dir / "log.jsonl", "w") as f:  # rewritten from the checkpoint, so a resume never duplicates rows
-            f.writelines(json.dumps(r) + "\n" for r in history)
+    run = RunState(cfg, name, settings, epochs, modules, optimizer, scheduler, scaler, generators, world, layout)
+    run.resume(progress)
     for module in modules.values():
         module.train()
-    last_save = time.perf_counter()
-    bar = tqdm(range(start_epoch, epochs), desc=name, disable=not (progress and world.is_main), leave=False,
-               initial=start_epoch, total=epochs)
+    bar = tqdm(range(run.epoch, epochs), desc=name, disable=not (progress and world.is_main), leave=False,
+               initial=run.epoch, total=epochs)
     for epoch in bar:
         t0 = time.perf_counter()
         epoch_log = []
-        for idx in batches(num_samples, cfg.batch_size, gen, cfg.torch_device):
+        for idx in batches(num_samples, cfg.batch_size, run.order, cfg.torch_device):
             terms = step(world.shard(idx))
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(terms["loss"]).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                terms["loss"].backward()
-                optimizer.step()
+            _optimizer_step(terms["loss"], optimizer, scaler)
             if after_step is not None:
                 after_step()
             if scheduler is not None and scheduler_per_step:
@@ -252,138 +104,54 @@ def fit(
             epoch_log.append({k: v.detach() for k, v in terms.items()})
         if scheduler is not None and not scheduler_per_step:
             scheduler.step()
-        # One device->host transfer per epoch, not per step.
-        stacked = {k: torch.stack([r[k].float() for r in epoch_log]).cpu().tolist() for k in epoch_log[0]}
-        rows = [
-            {"epoch": epoch + 1, "iteration": len(history) + i + 1, **{k: stacked[k][i] for k in stacked}}
-            for i in range(len(epoch_log))
-        ]
-        if not all(math.isfinite(r["loss"]) for r in rows):
-            raise CourseError(
-                f"{name}: the loss became NaN/inf in epoch {epoch + 1}; lower the learning rate "
-                "or use precision='fp32' (the last good checkpoint is kept)"
-            )
-        first, worst = abs((history or rows)[0]["loss"]), max(r["loss"] for r in rows)
-        if worst > DIVERGED * max(1.0, first):
-            raise CourseError(
-                f"{name}: the loss grew from {first:.3g} to {worst:.3g} by epoch {epoch + 1}: the run diverged; "
-                "lower the learning rate (the last good checkpoint is kept)"
-            )
-        history += rows
-        seconds += time.perf_counter() - t0
-        if world.is_main:
-            with open(run_dir / "log.jsonl", "a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in rows)
-        metrics = on_epoch_end(epoch + 1) if on_epoch_end is not None else {}
-        if metrics:
-            epoch_metrics.append({"epoch": epoch + 1, **{k: float(v) for k, v in metrics.items()}})
-        finished = epoch + 1 == epochs
-        # Writing a ResNet-18 checkpoint takes about a second on a CPU: on short epochs, save at
-        # most every checkpoint_every_s seconds (and always at the end) instead of every epoch.
-        # Rank 0's clock decides for every process: saving gathers each one's generator states.
-        if world.broadcast(finished or time.perf_counter() - last_save >= cfg.checkpoint_every_s):
-            rank_states = world.gather_objects({k: g.get_state() for k, g in generators.items()})
-            if world.is_main:
-                _atomic_save(
-                    {
-                        "settings": settings,
-                        "epoch": epoch + 1,
-                        "modules": {k: m.state_dict() for k, m in modules.items()},
-                        # a finished run is never trained further (more epochs = a new run): drop the optimizer
-                        "optimizer": None if finished else optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None and not finished else None,
-                        "scaler": scaler.state_dict() if scaler is not None and not finished else None,
-                        "generator": gen.get_state(),
-                        "generators": rank_states[0],
-                        "device": device,  # whose generator states these are (a CPU's and a GPU's differ)
-                        **({"rank_generators": rank_states} if world.size > 1 else {}),
-                        "layout": layout,
-                        "history": history,
-                        "epoch_metrics": epoch_metrics,
-                        "seconds": seconds,
-                    },
-                    ckpt_path,
-                )
-            last_save = time.perf_counter()
+        rows = _log_rows(epoch_log, epoch + 1, len(run.history))
+        check_loss(name, rows, run.history, epoch + 1)
+        run.log(epoch + 1, rows, time.perf_counter() - t0)
+        metrics = on_epoch_end(epoch + 1) if on_epoch_end is not None else {}  # the monitor: not training time
+        run.record(epoch + 1, metrics)
+        run.save()
         bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", **({"knn": f"{metrics['knn_top1']:.1f}"}
                                                             if "knn_top1" in metrics else {}))
-    if world.is_main:
-        (run_dir / "metrics.json").write_text(
-            json.dumps({"epochs": epochs, "seconds": seconds, "epoch_metrics": epoch_metrics}, indent=2))
+    run.finish()
     for module in modules.values():
         module.eval()
-    return Run(name, modules, history, epochs, seconds, run_dir, status, epoch_metrics)
+    return Run(name, modules, run.history, epochs, run.seconds, run.folder, run.status, run.epoch_metrics)
 
 
-def _read_checkpoint(path: Path, settings: dict, world: World) -> dict | None:
-    """The run's checkpoint, read by rank 0 and sent to every process (None when there is none).
-
-    A refusal (other settings) reaches every process too, so that none waits for the others.
-    """
-    found = None
-    if world.is_main and path.exists():
-        try:
-            found = load_checkpoint(path, settings)
-        except CourseError as err:
-            found = err
-    found = world.broadcast(found)
-    if isinstance(found, CourseError):
-        raise found
-    return found
+def _optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+    """Backward and one optimizer step (through the fp16 grad ``scaler``, if any)."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
 
 
-def reseed(seed: int, epoch: int) -> int:
-    """The seed a generator first seeded with ``seed`` restarts from after ``epoch`` when its saved state cannot
-    be used: a fixed function of the two (SHA-256), so every resume of the same run draws the same views."""
-    import hashlib
-
-    return int.from_bytes(hashlib.sha256(f"{seed}:{epoch}".encode()).digest()[:8], "little") >> 1
-
-
-def restore_generator(g: torch.Generator, state: torch.Tensor, saved_device: str | None, epoch: int) -> str | None:
-    """Give ``g`` the ``state`` a checkpoint kept after ``epoch``; None when done so, else the one line that says why
-    it was re-seeded instead (:func:`reseed` of the seed ``g`` was built with, and ``epoch``).
-
-    A generator's state is the device's own: a CPU's is 5,056 bytes, a CUDA one's 16, and neither loads into the
-    other. A run folder shared between a CPU session and a GPU session (a Drive ``runs_dir``) resumes on either:
-    the views from here on are drawn from the re-seeded stream (a valid run, not bit-for-bit an uninterrupted one).
-    """
-    here = g.device.type
-    if saved_device in (None, here):
-        try:
-            g.set_state(state)
-            return None
-        except RuntimeError:  # an older checkpoint (no device recorded) from the other kind of device
-            pass
-    seed = g.initial_seed()
-    g.manual_seed(reseed(seed, epoch))
-    why = (f"RNG state was saved on {saved_device}, this run is on {here}" if saved_device not in (None, here) else
-           f"RNG state in the checkpoint ({len(state):,} bytes) does not fit this {here} generator")
-    return (f"{why}: re-seeded it from seed {seed} and epoch {epoch} (the views from here on differ from an "
-            "uninterrupted run's)")
+def _log_rows(epoch_log: list[dict[str, torch.Tensor]], epoch: int, done: int) -> list[dict[str, float]]:
+    """The log's rows of ``epoch`` (1-based), one per step after the ``done`` steps before it."""
+    # One device->host transfer per epoch, not per step.
+    stacked = {k: torch.stack([r[k].float() for r in epoch_log]).cpu().tolist() for k in epoch_log[0]}
+    return [{"epoch": epoch, "iteration": done + i + 1, **{k: stacked[k][i] for k in stacked}}
+            for i in range(len(epoch_log))]
 
 
-def _describe(layout: dict) -> str:
-    n = layout.get("world_size", 1)
-    if n == 1:
-        return "one process"
-    return f"{n} processes (sync_batchnorm={layout.get('sync_batchnorm', '?')!r})"
-
-
-def run_folder(cfg: Config, name: str, settings: dict) -> Path:
-    """Where :func:`fit` keeps the run ``name`` with these ``settings``: ``runs/<name>-<fingerprint>/``."""
-    return cfg.runs_path / f"{name}-{_hash(_jsonable(settings))}"
-
-
-def snapshot_path(run_dir: Path, epoch: int) -> Path:
-    """The encoder's weights after ``epoch``, kept by :func:`pretrain`'s ``keep_epochs``."""
-    return Path(run_dir) / "snapshots" / f"encoder-epoch{epoch:04d}.pt"
-
-
-def _hash(settings: dict) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+def check_loss(name: str, rows: list[dict[str, float]], history: list[dict[str, float]], epoch: int) -> None:
+    """Stop the run ``name`` when its loss in ``epoch`` (1-based; ``rows``) became NaN/inf, or grew :data:`DIVERGED`
+    times its first value (that of ``history``, else of ``rows``; or 1, if larger). The last good checkpoint stays."""
+    if not all(math.isfinite(r["loss"]) for r in rows):
+        raise CourseError(
+            f"{name}: the loss became NaN/inf in epoch {epoch}; lower the learning rate "
+            "or use precision='fp32' (the last good checkpoint is kept)"
+        )
+    first, worst = abs((history or rows)[0]["loss"]), max(r["loss"] for r in rows)
+    if worst > DIVERGED * max(1.0, first):
+        raise CourseError(
+            f"{name}: the loss grew from {first:.3g} to {worst:.3g} by epoch {epoch}: the run diverged; "
+            "lower the learning rate (the last good checkpoint is kept)"
+        )
 
 
 def _common_settings(cfg: Config, data: ImageDataset, encoder_name: str) -> dict:
@@ -433,7 +201,7 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     :func:`snapshot_encoder` gives the others. Other runs (notebook 02's collapse runs and 05's) ignore it.
 
     ``keep_epochs``: after each of these epochs the encoder's weights are kept in the run folder
-    (:func:`snapshot_path`; rank 0). With the constant learning rate (the coursework's Adam) the
+    (:func:`course_lib.runs.snapshot_path`; rank 0). With the constant learning rate (the coursework's Adam) the
     first ``E`` epochs of a longer run *are* the ``E``-epoch run (same seed, same batches, same views),
     so one run gives a whole curve over epochs (notebook 07). They do not change the run's fingerprint.
 
@@ -493,9 +261,7 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
 
         def on_epoch_end(epoch: int) -> dict[str, float]:
             if epoch in keep:
-                path = snapshot_path(folder, epoch)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _atomic_save({k: v.detach().cpu() for k, v in encoder.state_dict().items()}, path)
+                save_snapshot(folder, epoch, encoder)
             return measure_epoch(epoch) if measure_epoch is not None else {}
 
     if epochs_study:  # the preset's main run: a shipped encoder with these settings serves a machine with none
@@ -510,8 +276,7 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     )
     run.modules["encoder"] = encoder
     if total > cfg.pretrain_epochs:  # the tables' encoder is the one after pretrain_epochs: the shorter run
-        encoder.load_state_dict(torch.load(snapshot_path(run.run_dir, cfg.pretrain_epochs), map_location="cpu",
-                                           weights_only=True))
+        encoder.load_state_dict(load_snapshot(run.run_dir, cfg.pretrain_epochs))
         run.encoder_epoch = cfg.pretrain_epochs
     return run
 
@@ -525,7 +290,7 @@ def snapshot_encoder(run: Run, epoch: int, cfg: Config) -> nn.Module:
         raise CourseError(f"{run.name}: no encoder kept after epoch {epoch} in {run.run_dir}: add {epoch} to "
                           "epochs_study (or keep_epochs) and train the run again")
     encoder = copy.deepcopy(run.encoder)
-    encoder.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    encoder.load_state_dict(load_snapshot(run.run_dir, epoch))
     return to_device(encoder, cfg).eval()
 
 
@@ -625,7 +390,7 @@ def _shipped(cfg: Config, name: str, settings: dict) -> dict | None:
         return None
     if (run_folder(cfg, name, settings) / CHECKPOINT).exists():
         return None
-    return shipped.find(name, _jsonable(settings))
+    return shipped.find(name, jsonable(settings))
 
 
 def _shipped_run(record: dict, name: str, settings: dict, cfg: Config, progress: bool,
@@ -644,7 +409,7 @@ def _shipped_run(record: dict, name: str, settings: dict, cfg: Config, progress:
             path = snapshot_path(run_dir, int(epoch))
             if not path.is_file():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _atomic_save(weights, path)
+                atomic_save(weights, path)
         modules = {"encoder": to_device(encoder, cfg).eval()}
     if progress:
         tqdm.write(shipped.describe(record))

@@ -21,6 +21,7 @@ from torch import nn
 import ddp_worker
 from course_lib import data, distributed, evaluate, report, resolve, train
 from course_lib.models import Projector, build_encoder
+from course_lib.runs import CHECKPOINT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -222,7 +223,7 @@ def test_a_job_killed_mid_epoch_resumes_where_it_stopped(two_process_run, tmp_pa
     reference_dir = two_process_run[1]
     job = subprocess.Popen(**_launch("-m", "course_lib.pretrain", *_settings(tmp_path), "--no-probe"),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = tmp_path / reference_dir.name / train.CHECKPOINT
+    ckpt = tmp_path / reference_dir.name / CHECKPOINT
     deadline, seen, stamp = time.time() + 240, 0, None
     while seen < 3 and time.time() < deadline and job.poll() is None:
         if ckpt.exists() and ckpt.stat().st_mtime_ns != stamp:
@@ -242,7 +243,7 @@ def test_a_job_killed_mid_epoch_resumes_where_it_stopped(two_process_run, tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resuming {reference_dir.name} after epoch {killed_at} of {EPOCHS}" in done.stdout + done.stderr
     resumed = torch.load(ckpt, weights_only=True)
-    reference = torch.load(reference_dir / train.CHECKPOINT, weights_only=True)
+    reference = torch.load(reference_dir / CHECKPOINT, weights_only=True)
     assert resumed["epoch"] == EPOCHS and resumed["layout"] == {"world_size": 2, "sync_batchnorm": "projector"}
     # The same steps as the uninterrupted job: each rank's augmentations and the batch order picked up exactly.
     assert [r["loss"] for r in resumed["history"]] == pytest.approx([r["loss"] for r in reference["history"]],
@@ -253,10 +254,10 @@ def test_a_job_killed_mid_epoch_resumes_where_it_stopped(two_process_run, tmp_pa
 
 def test_a_resume_with_another_number_of_processes_is_refused(two_process_run, tmp_path):
     runs, run_dir, *_ = two_process_run
-    unfinished = torch.load(run_dir / train.CHECKPOINT, weights_only=True)
+    unfinished = torch.load(run_dir / CHECKPOINT, weights_only=True)
     unfinished["epoch"] = 3
     (tmp_path / run_dir.name).mkdir()
-    torch.save(unfinished, tmp_path / run_dir.name / train.CHECKPOINT)
+    torch.save(unfinished, tmp_path / run_dir.name / CHECKPOINT)
     a, _ = data.load_sets(_config(tmp_path))
     with pytest.raises(Exception, match="written by 2 processes .* this job is one process"):
         train.pretrain(_config(tmp_path), "N1", a, progress=False)

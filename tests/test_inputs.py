@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from course_lib import CourseError, distributed, pretrain, resolve, run, train
+from course_lib.runs import CHECKPOINT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,7 +169,7 @@ def test_a_damaged_checkpoint_is_named_with_the_fix(damage, project, capsys):
     argv = ["--preset", "test", "--encoder", "N1", "--no-probe", "-p", "dataset_a=digits-a", "-p", "dataset_b=none",
             "-p", "pretrain_epochs=1", "-p", "batch_size=64", "-p", "projector=(32, 32)", "-p", "monitor_every=0"]
     assert pretrain.main(argv) == 0
-    (ckpt,) = [p for p in (project / "runs").glob(f"*/{train.CHECKPOINT}") if p.parent.name != "vicreg-N1-0123456789"]
+    (ckpt,) = [p for p in (project / "runs").glob(f"*/{CHECKPOINT}") if p.parent.name != "vicreg-N1-0123456789"]
     whole = ckpt.read_bytes()
     ckpt.write_bytes(b"" if damage == "zero-byte" else whole[: len(whole) // 2])
     capsys.readouterr()

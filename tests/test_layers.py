@@ -22,6 +22,10 @@ LAYERS = [
     {"data"},
     {"shipped"},  # trained encoders that ship with the course: files in, state dicts out
     {"runtime", "distributed"},  # where a network runs: device, precision, processes
+    # a run's storage: folder, key, checkpoint, snapshots, caches. Above what it keys and writes with (config, the
+    # data's images, distributed's rank 0 and broadcast), below every module that keeps files in a run folder
+    # (train, evaluate, studies, pretrain). realdata, lower, keeps its own cache of decoded images (runs.py: why).
+    {"runs"},
     {"methods"},  # an encoder's heads + a loss
     {"diagnostics"},
     {"train"},  # the training loop

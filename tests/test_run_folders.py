@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from course_lib import data, resolve, train
+from course_lib.runs import CHECKPOINT, reseed, restore_generator
 
 CUDA_STATE = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA generator's state (seed + offset)
 
@@ -37,7 +38,7 @@ def _edit(ckpt_path, **changes):
 def test_a_finished_run_loads_without_touching_its_generators(tmp_path, capsys):
     cfg, ds = _cfg(tmp_path, pretrain_epochs=1), _digits()
     run = train.pretrain(cfg, "N1", ds, "vicreg", progress=False)
-    path = run.run_dir / train.CHECKPOINT
+    path = run.run_dir / CHECKPOINT
     # as if a GPU session had written it: states that a CPU generator would refuse
     _edit(path, generator=CUDA_STATE, generators={"augment": CUDA_STATE}, device="cuda")
     capsys.readouterr()
@@ -55,7 +56,7 @@ def _interrupted(tmp_path, dies_in_epoch, epochs=3):
     with pytest.raises(KeyboardInterrupt):
         train.pretrain(cfg, "N1", ds, "vicreg", progress=False)
     dies_in_epoch(None)
-    (path,) = tmp_path.glob(f"*/{train.CHECKPOINT}")
+    (path,) = tmp_path.glob(f"*/{CHECKPOINT}")
     assert torch.load(path, weights_only=True)["epoch"] == 1
     return cfg, ds, path
 
@@ -117,15 +118,15 @@ def test_a_cpu_state_resumed_on_a_gpu_is_reseeded_from_the_runs_seed_and_epoch()
     cpu_state = torch.Generator().manual_seed(1).get_state()
     assert len(cpu_state) == 5056
     g = _CudaLikeGenerator(seed=1)
-    note = train.restore_generator(g, cpu_state, "cpu", epoch=3)
+    note = restore_generator(g, cpu_state, "cpu", epoch=3)
     assert note.startswith("RNG state was saved on cpu, this run is on cuda: re-seeded it from seed 1 and epoch 3")
-    assert g.seed == train.reseed(1, 3) and g.state is None
+    assert g.seed == reseed(1, 3) and g.state is None
     # an old checkpoint that does not say where it was made: tried, refused by the generator, re-seeded
     g = _CudaLikeGenerator(seed=1)
-    assert "(5,056 bytes) does not fit this cuda generator" in train.restore_generator(g, cpu_state, None, 3)
-    assert g.seed == train.reseed(1, 3)
+    assert "(5,056 bytes) does not fit this cuda generator" in restore_generator(g, cpu_state, None, 3)
+    assert g.seed == reseed(1, 3)
     # the same device: the state itself
     g = _CudaLikeGenerator(seed=1)
-    assert train.restore_generator(g, CUDA_STATE, "cuda", 3) is None and g.state is CUDA_STATE
-    assert train.reseed(1, 3) == train.reseed(1, 3) != train.reseed(1, 4) != train.reseed(2, 3)
-    assert 0 <= train.reseed(1, 3) < 2**63
+    assert restore_generator(g, CUDA_STATE, "cuda", 3) is None and g.state is CUDA_STATE
+    assert reseed(1, 3) == reseed(1, 3) != reseed(1, 4) != reseed(2, 3)
+    assert 0 <= reseed(1, 3) < 2**63

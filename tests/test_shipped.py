@@ -5,6 +5,7 @@ import torch
 from course_lib import CourseError, data, resolve, shipped, train
 from course_lib import pretrain as pretrain_cli
 from course_lib.config import with_overrides
+from course_lib.runs import snapshot_path
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def test_a_vicreg_run_exported_is_loaded_where_there_is_no_run(tmp_path, encoder
     mine = train.pretrain_vicreg(cfg, "N1", a, progress=False)
     assert mine.status == "trained" and mine.encoder_epoch == 2 and mine.epochs == 3
     settings = (mine.run_dir / "settings.json").read_text()
-    kept = {e: torch.load(train.snapshot_path(mine.run_dir, e), weights_only=True) for e in (1, 3)}
+    kept = {e: torch.load(snapshot_path(mine.run_dir, e), weights_only=True) for e in (1, 3)}
     out = shipped.export(mine, "test", __import__("json").loads(settings),
                          {"encoder": mine.encoder.state_dict(), "snapshots": kept}, "digits-a", encoders / "test" / "vicreg-N1.pt")
     assert out.is_file()

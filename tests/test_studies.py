@@ -7,6 +7,7 @@ import torch
 
 from course_lib import CourseError, data, resolve, run, studies, train
 from course_lib.config import with_overrides
+from course_lib.runs import snapshot_path
 
 
 def test_every_study_but_the_epochs_one_contains_the_baseline():
@@ -47,10 +48,10 @@ def test_a_snapshot_is_the_shorter_run(tmp_path):
     a = data.load_dataset("digits-a")
     long = train.pretrain(with_overrides(cfg, pretrain_epochs=3), "N1", a, progress=False, keep_epochs=(2, 3))
     short = train.pretrain(with_overrides(cfg, pretrain_epochs=2), "N1", a, progress=False)
-    kept = torch.load(train.snapshot_path(long.run_dir, 2), weights_only=True)
+    kept = torch.load(snapshot_path(long.run_dir, 2), weights_only=True)
     for key, value in short.encoder.state_dict().items():
         assert torch.allclose(kept[key].float(), value.float().cpu(), atol=1e-5), key
-    last = torch.load(train.snapshot_path(long.run_dir, 3), weights_only=True)
+    last = torch.load(snapshot_path(long.run_dir, 3), weights_only=True)
     assert not torch.allclose(last["fc.weight"], kept["fc.weight"])  # and epoch 3 moved on
 
 
