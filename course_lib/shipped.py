@@ -100,7 +100,7 @@ def export(run, preset: str, settings: dict, state: dict, trained_on: str, out: 
         "encoder_epoch": int(run.encoder_epoch or run.epochs),
         "seconds": float(run.seconds),
         "history": {k: torch.tensor([float(row.get(k, float("nan"))) for row in run.history]) for k in keys},
-        "epoch_metrics": [{k: float(v) for k, v in m.items()} for m in run.epoch_metrics],
+        "epoch_metrics": [{k: int(v) if k == "epoch" else float(v) for k, v in m.items()} for m in run.epoch_metrics],
         **{k: _cpu(v) for k, v in state.items()},
     }
     out = Path(out) if out is not None else path(preset, run.name)
