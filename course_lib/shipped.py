@@ -17,14 +17,13 @@ This module reads and writes files only; :mod:`course_lib.train` builds the run 
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import torch
 
 from .config import project_root
 from .errors import CourseError
+from .runs import atomic_save, jsonable
 
 FORMAT = 1
 #: Settings a shipped run may differ in (see the module's docstring); "data" is compared by name and shape.
@@ -41,7 +40,7 @@ def path(preset: str, name: str) -> Path:
 
 
 def _dataset(fingerprint: str) -> tuple[str, str]:
-    """(dataset name without the copy's kind, shape) of a :func:`course_lib.runs` data fingerprint."""
+    """(dataset name without the copy's kind, shape) of a :func:`course_lib.runs.data_fingerprint`."""
     parts = str(fingerprint).split("|")
     name = parts[0].replace(" (image folder)", "")
     return name, parts[1] if len(parts) > 1 else ""
@@ -93,7 +92,7 @@ def export(run, preset: str, settings: dict, state: dict, trained_on: str, out: 
         "format": FORMAT,
         "name": run.name,
         "preset": preset,
-        "settings": json.loads(json.dumps(settings, default=str)),
+        "settings": jsonable(settings),
         "trained_on": trained_on,
         "precision": str(settings.get("precision")),
         "epochs": int(run.epochs),
@@ -106,10 +105,7 @@ def export(run, preset: str, settings: dict, state: dict, trained_on: str, out: 
     out = Path(out) if out is not None else path(preset, run.name)
     record["file"] = _relative(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    torch.save(record, tmp)
-    os.replace(tmp, out)
-    return out
+    return atomic_save(record, out)
 
 
 def history(record: dict) -> list[dict]:

@@ -359,9 +359,13 @@ def train_classifier(
             logits = model(xb)
         return {"loss": F.cross_entropy(logits.float(), y[idx])}
 
-    settings = {**settings, "epochs": epochs, "lr": lr, "num_samples": len(y)}
-    return fit(name, settings, {"model": model}, optimizer, scheduler, epochs, step, len(y), cfg, scaler, progress,
+    return fit(name, _classifier_settings(settings, epochs, lr, len(y)), {"model": model}, optimizer, scheduler, epochs, step, len(y), cfg, scaler, progress,
                {"augment": aug_gen}, scheduler_per_step=batch_size is not None)
+
+
+def _classifier_settings(settings: dict, epochs: int, lr: float, num_samples: int) -> dict:
+    """What keys a :func:`train_classifier` run: the caller's settings and the loop's own."""
+    return {**settings, "epochs": epochs, "lr": lr, "num_samples": num_samples}
 
 
 def train_supervised(cfg: Config, encoder_name: str, data: ImageDataset, progress: bool = True) -> Run:
@@ -370,8 +374,7 @@ def train_supervised(cfg: Config, encoder_name: str, data: ImageDataset, progres
     model = Classifier(build_encoder(encoder_name), data.num_classes)
     settings = {"method": "supervised", **_common_settings(cfg, data, encoder_name)}
     name = f"supervised-{encoder_name}"
-    # train_classifier's settings, to look for a shipped baseline trained with them
-    full = {**settings, "epochs": cfg.supervised_epochs, "lr": cfg.supervised_lr, "num_samples": len(data.y_train)}
+    full = _classifier_settings(settings, cfg.supervised_epochs, cfg.supervised_lr, len(data.y_train))
     record = _shipped(cfg, name, full)
     if record is not None:
         return _shipped_run(record, name, full, cfg, progress, model=model)

@@ -20,12 +20,12 @@ LAYERS = [
     {"images", "models", "losses", "augment"},  # tensors in, tensors out
     {"realdata"},
     {"data"},
-    {"shipped"},  # trained encoders that ship with the course: files in, state dicts out
     {"runtime", "distributed"},  # where a network runs: device, precision, processes
     # a run's storage: folder, key, checkpoint, snapshots, caches. Above what it keys and writes with (config, the
     # data's images, distributed's rank 0 and broadcast), below every module that keeps files in a run folder
     # (train, evaluate, studies, pretrain). realdata, lower, keeps its own cache of decoded images (runs.py: why).
     {"runs"},
+    {"shipped"},  # trained encoders that ship with the course, written and read as runs writes files
     {"methods"},  # an encoder's heads + a loss
     {"diagnostics"},
     {"train"},  # the training loop
