@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -228,7 +227,7 @@ def semi_supervised(
         "precision": str(cfg.amp_dtype),
     }
     # a tiny labelled subset makes hundreds of one-step epochs: checkpoint at most every 30 s, not after each
-    save_cfg = replace(cfg, checkpoint_every_s=max(cfg.checkpoint_every_s, 30.0))
+    save_cfg = cfg.replace(checkpoint_every_s=max(cfg.checkpoint_every_s, 30.0))
     run = train_classifier(
         save_cfg, f"finetune-{init}-{fraction:g}", model, x_lab, y_lab, epochs, cfg.finetune_lr, settings, progress,
         batch_size=batch,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -344,7 +344,7 @@ def train_classifier(
     if batch_size is None:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     else:
-        cfg = replace(cfg, batch_size=batch_size)  # fit draws batches of cfg.batch_size
+        cfg = cfg.replace(batch_size=batch_size)  # fit draws batches of cfg.batch_size
         total = epochs * max(1, len(y) // batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, total) / total)))
