@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     common = dict(preset="benchmark", device=args.device, image_size=IMAGE_SIZE, batch_size=BATCH_SIZE,
                   seed=args.seed, channels_last=args.channels_last)
-    defaults, fp32 = Config(**common), Config(**common, precision="fp32")
+    defaults, fp32 = Config.from_flat(**common), Config.from_flat(**common, precision="fp32")
     device = defaults.torch_device
     same = defaults.amp_dtype is None  # the defaults already are fp32: one configuration, measured once
     images = cifar_like(args.num_images, args.seed)

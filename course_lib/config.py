@@ -5,15 +5,28 @@ reader turns (``preset``, ``data_root``, ``dataset_a``, ``dataset_b``, ``encoder
 ``pretrain_epochs``, ``probe_epochs``, ``batch_size``, ``seed``, ``device``); each
 left at ``None`` takes the preset's value. :func:`resolve` merges the two and
 checks the result, so a typo fails at once with one line that names the fix.
+
+A :class:`Config` holds a few parts, one per concern: ``cfg.data``, ``cfg.model``, ``cfg.pretrain`` (VICReg),
+``cfg.supervised``, ``cfg.evaluation``, ``cfg.comparison`` (notebook 05's methods), ``cfg.hardware`` and
+``cfg.paths``, beside ``preset``, ``seed``, ``batch_size``, ``studies_grid`` and ``encoder_overrides``. Each
+setting is declared once, in its part, with :func:`setting`: its default, its kind and range (:class:`Whole`,
+:class:`Real`, :class:`Flag`, :class:`Text`, :class:`Items` ...), a line of documentation and its flat name. The
+flat names (``pretrain_epochs`` for ``cfg.pretrain.epochs``) are the public ones: presets, :func:`resolve`,
+``-p key=value`` (``-p pretrain.epochs=10`` works too), ``encoder_overrides`` and :func:`with_overrides` take
+them, and ``cfg.pretrain_epochs`` reads one. :data:`SETTINGS` maps each flat name to its part and field; the
+checks and their messages are generated from the declarations.
 """
 from __future__ import annotations
 
+import ast
+import copy
 import math
 import numbers
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -36,98 +49,428 @@ METHOD_TITLES = {"vicreg": "VICReg", "barlow_twins": "Barlow Twins", "wmse": "W-
 METHOD_NAMES = tuple(m for m in METHOD_TITLES if m not in ("supervised", "random-init"))
 SURVEYED_METHODS = METHOD_NAMES[:5]
 SYNC_BATCHNORM = ("none", "projector", "all")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+FINETUNE_HEADS = ("views", "clean")  # Config.evaluation.finetune_head
+
+
+# ------------------------------------------------------------------ the kinds of a setting
+# What _check_types enforces before any comparison, so that a wrong type (pretrain_epochs=abc, batch_size=12.5,
+# pretrain_lr=nan) is one line naming the fix, never a traceback. ``coerce`` turns what a command line or a
+# notebook gives (text, a list) into the setting's type; ``check`` raises a CourseError naming the fix.
+def _is_whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _either(names) -> str:
+    """``a, b or c``."""
+    names = [str(n) for n in names]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+class Kind:
+    """The kind and range of a setting (a base class)."""
+
+    def coerce(self, key: str, value):
+        return value
+
+    def check(self, key: str, value, default) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Whole(Kind):
+    """A whole number >= ``least``; ``nullable``: or None. ``example``: the fix a message names (else the default)."""
+
+    least: int
+    nullable: bool = False
+    example: int | None = None
+
+    def check(self, key, value, default):
+        if (value is None and self.nullable) or (_is_whole(value) and value >= self.least):
+            return
+        if isinstance(value, float) and math.isfinite(value) and value == int(value) and value >= self.least:
+            fix = int(value)  # 64.0: the whole number meant
+        else:
+            fix = default if self.example is None else self.example
+        raise CourseError(f"{key} must be a whole number >= {self.least}" + (" (or None)" if self.nullable else "")
+                          + f", got {value!r}: e.g. {key}={fix}")
+
+
+@dataclass(frozen=True)
+class Real(Kind):
+    """A finite number above ``gt`` or from ``ge``, and (if given) below ``lt`` or up to ``le``; ``nullable``: or
+    None. ``example``: the fix a message names (else the default)."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    nullable: bool = False
+    example: float | None = None
+
+    def check(self, key, value, default):
+        if value is None and self.nullable:
+            return
+        low, high = (self.gt if self.gt is not None else self.ge), (self.lt if self.lt is not None else self.le)
+        ok = _is_real(value) and (value > low if self.gt is not None else value >= low) and \
+            (high is None or (value < high if self.lt is not None else value <= high))
+        if not ok:
+            span = f"{'>' if self.gt is not None else '>='} {low:g}" + \
+                (f" and {'<' if self.lt is not None else '<='} {high:g}" if high is not None else "")
+            raise CourseError(f"{key} must be a finite number {span}, got {value!r}: "
+                              f"e.g. {key}={default if self.example is None else self.example}")
+
+
+@dataclass(frozen=True)
+class Flag(Kind):
+    """True or False (also as the text "true" or "false", e.g. ``-p shipped_encoders=false``)."""
+
+    def coerce(self, key, value):
+        return {"true": True, "false": False}.get(value.lower(), value) if isinstance(value, str) else value
+
+    def check(self, key, value, default):
+        if not isinstance(value, bool):
+            raise CourseError(f"{key} must be True or False, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Switch(Kind):
+    """``"auto"``, or on/off: True, False, "true", "false", "on", "off"."""
+
+    def check(self, key, value, default):
+        if value not in ("auto", True, False, "true", "false", "on", "off"):
+            raise CourseError(f"{key} must be auto, True or False, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Text(Kind):
+    """A name (text); ``choices``: one of these. ``path``: a name or a path (text), or None; ``off``: "none" (or
+    "") means None."""
+
+    choices: tuple[str, ...] = ()
+    path: bool = False
+    off: bool = False
+
+    def coerce(self, key, value):
+        return None if self.off and str(value).lower() in ("", "none") else value
+
+    def check(self, key, value, default):
+        if self.path:
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise CourseError(f"{key} must be a name or a path (text) or None, got {value!r}")
+        elif not isinstance(value, str):
+            raise CourseError(f"{key} must be a name (text), got {value!r}")
+        if self.choices and value not in self.choices:
+            raise CourseError(f"unknown {key} {value!r}: use {_either(self.choices)}")
+
+
+@dataclass(frozen=True)
+class Items(Kind):
+    """A list (kept as a tuple) that must ``rule`` (``ok(values)``), e.g. ``example``; given as a list, a tuple or
+    its text (``"(0.2, 1.0)"``, e.g. from a command line); ``split``: names, also as text split at commas."""
+
+    rule: str
+    example: str
+    ok: Callable[[tuple], bool]
+    split: bool = False
+
+    def coerce(self, key, value):
+        given = value
+        if isinstance(value, str):
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                value = [v.strip() for v in value.split(",")] if self.split else None
+            value = (value,) if isinstance(value, str) else value
+        if not isinstance(value, (list, tuple)):
+            raise CourseError(f"{key} must be a list of values, e.g. {key}={self.example}: got {given!r}")
+        return tuple(value)
+
+    def check(self, key, value, default):
+        if not isinstance(value, (list, tuple)) or not self.ok(value):
+            raise CourseError(f"{key} must {self.rule}, e.g. {key}={self.example}: got {value!r}")
+
+
+@dataclass(frozen=True)
+class Encoders(Kind):
+    """Encoder names (:data:`ENCODER_NAMES`, any case): one, a comma list or "all"; ``one``: a single name."""
+
+    one: bool = False
+
+    def coerce(self, key, value):
+        return _normalise_encoders([value])[0] if self.one else _normalise_encoders(value)
+
+    def check(self, key, value, default):
+        self.coerce(key, value)
+
+
+@dataclass(frozen=True)
+class PerEncoder(Kind):
+    """Settings per encoder name: ``{"ResNet-18": {"pretrain_epochs": 2}}``, checked like the run's own."""
+
+    def coerce(self, key, value):
+        return self.check(key, value or {}, None)
+
+    def check(self, key, value, default) -> dict:
+        if not isinstance(value, dict):
+            raise CourseError(f"{key} must be a dict like {{'ResNet-18': {{'pretrain_epochs': 2}}}}: got {value!r}")
+        if not all(isinstance(v, dict) for v in value.values()):
+            raise CourseError(f"{key} must map encoder names to dicts of settings, e.g. "
+                              f"{{'ResNet-18': {{'pretrain_epochs': 2}}}}: got {value!r}")
+        out = {}
+        for enc, changes in value.items():
+            enc = _normalise_encoders([enc])[0]
+            changes = _flat_keys(changes)
+            bad = (set(changes) - SETTINGS.keys()) | (set(changes) & {"preset", "encoders", key})
+            if bad:
+                raise CourseError(f"{key}[{enc!r}] sets {', '.join(sorted(bad))}: only per-run settings "
+                                  "such as pretrain_epochs or train_images can differ per encoder")
+            out[enc] = _coerced(changes)
+        return out
+
+
+def setting(default, kind: Kind, doc: str, flat: str | None = None):
+    """A field of a settings part: its ``default``, ``kind`` and range, one line of ``doc`` and its ``flat`` name
+    (the public one: presets, ``-p``, ``resolve``), when it differs from the field's own."""
+    meta = {"kind": kind, "doc": doc, "flat": flat}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def part(cls):
+    """A field of :class:`Config` holding one part of the settings (a frozen dataclass of :func:`setting` fields)."""
+    return field(default_factory=cls, metadata={"part": cls})
+
+
+# The rules of the list settings.
+def _whole_list(values) -> bool:
+    return all(_is_whole(v) and v >= 1 for v in values)
+
+
+def _crop_range(v) -> bool:
+    return len(v) == 2 and all(map(_is_real, v)) and 0 < v[0] <= v[1] <= 1
+
+
+def _three_weights(v) -> bool:
+    return len(v) == 3 and all(_is_real(w) and w >= 0 for w in v)
+
+
+def _fractions(v) -> bool:
+    return all(_is_real(f) and 0 < f <= 1 for f in v)
+
+
+def _names(v) -> bool:
+    return all(isinstance(m, str) for m in v)
+
+
+# ------------------------------------------------------------------ the settings, part by part
+@dataclass(frozen=True)
+class DataSettings:
+    """The two sets and their images (:mod:`course_lib.data`)."""
+
+    dataset_a: str = setting("digits-scattered-a", Text(), 'pretraining + set A evaluation ("name" or "name:path")')
+    dataset_b: str | None = setting("digits-scattered-b", Text(path=True, off=True),
+                                    'transfer set, labels disjoint from A; "none" skips B')
+    root: str | None = setting(None, Text(path=True), "folder holding the datasets (see course_lib.data)",
+                               flat="data_root")
+    download: bool = setting(False, Flag(), "fetch missing datasets (needs network)")
+    image_size: int | None = setting(None, Whole(1, nullable=True, example=32),
+                                     "side of the network's input, pixels; None: set A's own (B is resized to it)")
+    train_images: int | None = setting(None, Whole(10, nullable=True, example=1000),
+                                       "class-balanced subset of each set's training split used for training "
+                                       "(test splits stay whole); None = all")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The encoders a study trains and the projector on top of them."""
+
+    encoders: tuple[str, ...] = setting(DEFAULT_ENCODERS, Encoders(), "the encoders of the study (models.ENCODERS)")
+    projector: tuple[int, ...] = setting(
+        (1024, 1024, 1024), Items("list whole layer widths >= 1", "(1024, 1024, 1024)", _whole_list),
+        "the projector's layer widths; () = no projector (notebook 07's depth study)")
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """VICReg pretraining (Adam, :func:`course_lib.train.pretrain`); its augmentation is every method's."""
+
+    epochs: int = setting(30, Whole(1), "epochs of the VICReg run the tables use", flat="pretrain_epochs")
+    lr: float = setting(1e-3, Real(gt=0.0), "Adam's learning rate", flat="pretrain_lr")
+    weight_decay: float = setting(1e-6, Real(ge=0.0), "Adam's weight decay", flat="pretrain_weight_decay")
+    schedule: str = setting("constant", Text(("constant", "cosine")),
+                            '"constant" (the coursework) or "cosine" (linear warm-up, then cosine to 0)',
+                            flat="pretrain_schedule")
+    warmup_epochs: int = setting(10, Whole(0), 'warm-up of the "cosine" schedule', flat="pretrain_warmup_epochs")
+    epochs_study: tuple[int, ...] = setting(
+        (), Items("list whole epoch counts >= 1", "(20, 30, 40)", _whole_list),
+        "epoch counts read off one VICReg run (constant lr only): it trains to max(pretrain_epochs, *epochs_study) "
+        "epochs and keeps the encoder after each count; the tables use the one after pretrain_epochs")
+    augmentation: str = setting("crop-flip", Text(),
+                                "\"crop-flip\" (the coursework), \"ssl\" (VICReg's ImageNet views) or \"ssl-cifar\"")
+    crop_scale: tuple[float, float] = setting(
+        (0.08, 1.0), Items("be two fractions of the image's area (smallest, largest) with 0 < smallest <= largest "
+                           "<= 1", "(0.2, 1.0)", _crop_range), "the area a random resized crop keeps")
+    loss_weights: tuple[float, float, float] = setting(
+        (25.0, 25.0, 1.0), Items("be three finite weights >= 0 (invariance, variance, covariance)",
+                                 "(25.0, 25.0, 1.0)", _three_weights),
+        "VICReg's invariance, variance and covariance weights")
+
+
+@dataclass(frozen=True)
+class SupervisedSettings:
+    """The supervised baseline (SGD, momentum 0.9, cosine decay, cross-entropy)."""
+
+    epochs: int = setting(30, Whole(1), "epochs of the supervised baseline", flat="supervised_epochs")
+    lr: float = setting(0.05, Real(gt=0.0), "SGD's first learning rate", flat="supervised_lr")
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The protocols of a trained encoder (:mod:`course_lib.evaluate`) and the diagnostics during pretraining
+    (:mod:`course_lib.diagnostics`, every method)."""
+
+    probe_epochs: int = setting(20, Whole(1), "epochs of the linear probe on frozen embeddings (SGD)")
+    probe_lr: float = setting(0.1, Real(gt=0.0), "the linear probe's learning rate")
+    finetune_steps: int = setting(300, Whole(1), "optimizer steps of semi-supervised fine-tuning, however few the "
+                                  "labels")
+    finetune_lr: float = setting(0.01, Real(gt=0.0), "fine-tuning's SGD (momentum 0.9, cosine decay per step)")
+    # "views": a probe fitted on the augmented crops fine-tuning feeds, BatchNorm in training mode (what its first
+    # step sees). On the digits' validation split neither was ahead beyond noise (README): course_lib.evaluate.lpft_head
+    finetune_head: str = setting("clean", Text(FINETUNE_HEADS), "LP-FT's starting head: \"clean\" = the same-label "
+                                 "probe itself (clean images, eval mode: Kumar et al.'s LP-FT), or \"views\"")
+    label_fractions: tuple[float, ...] = setting(
+        (0.01, 0.1), Items("be fractions in (0, 1]", "(0.01, 0.1)", _fractions),
+        "the fractions of the labels of the semi-supervised protocols; () = none")
+    tsne_points: int = setting(2000, Whole(1), "test images per t-SNE panel")
+    monitor_every: int = setting(1, Whole(0), "embed A's train/test splits every this many epochs of pretraining "
+                                 "(eval mode, no grad); 0 = off")
+    knn_k: int = setting(20, Whole(1), "neighbours of the kNN monitor and protocol (cosine similarity, weighted vote)")
+
+
+@dataclass(frozen=True)
+class ComparisonSettings:
+    """The other SSL methods (:mod:`course_lib.methods`; notebooks 00, 02 and 05): which, on what, and their
+    hyper-parameters."""
+
+    methods: tuple[str, ...] = setting(SURVEYED_METHODS, Items("list names", "('vicreg', 'simclr')", _names,
+                                                               split=True), "the methods notebook 05 compares")
+    encoder: str = setting("N1", Encoders(one=True), "the one encoder every method of notebook 05 pretrains",
+                           flat="comparison_encoder")
+    epochs: int | None = setting(None, Whole(1, nullable=True, example=3),
+                                 "pretraining epochs of each method in 05; None = pretrain_epochs",
+                                 flat="comparison_epochs")
+    images: int | None = setting(None, Whole(10, nullable=True, example=1000), "set A training images (class-balanced) "
+                                 "of 05's methods and 02's collapse runs", flat="comparison_images")
+    collapse_epochs: int = setting(10, Whole(1), "epochs of each run of notebook 02's collapse demonstration (N1, A)")
+    barlow_lambda: float | None = setting(None, Real(gt=0.0, nullable=True, example=0.005),
+                                          "off-diagonal weight; None = 1 / (projector output width)")
+    wmse_hidden: int = setting(1024, Whole(1), "W-MSE head: Linear(hidden) + BN + ReLU + Linear(dim), the paper's")
+    wmse_dim: int = setting(64, Whole(1), "W-MSE embedding width; must be below min(batch_size, wmse_w_size)")
+    wmse_w_size: int = setting(128, Whole(1), "W-MSE whitening sub-batch, rows (the paper: 2 x wmse_dim)")
+    simclr_temperature: float = setting(0.5, Real(gt=0.0), "NT-Xent tau (the paper's CIFAR-10 value)")
+    moco_queue: int = setting(4096, Whole(1), "MoCo negatives per view; below the training set's size minus a batch")
+    moco_momentum: float = setting(0.99, Real(ge=0.0, lt=1.0),
+                                   "key encoder EMA: theta_k <- m theta_k + (1 - m) theta_q")
+    moco_temperature: float = setting(0.2, Real(gt=0.0), "InfoNCE tau (MoCo v2)")
+
+
+@dataclass(frozen=True)
+class HardwareSettings:
+    """Where and how a network runs (:mod:`course_lib.runtime`, :mod:`course_lib.distributed`)."""
+
+    device: str = setting("auto", Text(), '"auto" = cuda if available, else cpu')
+    precision: str = setting("auto", Text(PRECISIONS), 'the autocast dtype: "auto" (choose_precision), "fp32", "bf16" '
+                             'or "fp16"')
+    deterministic: bool = setting(False, Flag(), "True: torch.use_deterministic_algorithms, no TF32, no cuDNN "
+                                  "autotuning (slower)")
+    channels_last: str = setting("auto", Switch(), '"auto" = on CUDA, and for N1 on a CPU (ResNet-18 is 3-5x slower '
+                                 "so there)")
+    compile: bool = setting(False, Flag(), "torch.compile the encoder (GPU runs)")
+    sync_batchnorm: str = setting("projector", Text(SYNC_BATCHNORM), "under torchrun: BatchNorm statistics over the "
+                                  'global batch in "none", the "projector" or "all"')
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    """Where things go, and what a run may load instead of training."""
+
+    out_dir: str | None = setting(None, Text(path=True), "None: build/<preset> under the project root")
+    runs_dir: str | None = setting(None, Text(path=True), "checkpoints; None: runs/ under the project root")
+    shipped_encoders: bool = setting(True, Flag(), "load a shipped encoder (encoders/, course_lib.shipped) for the "
+                                     "main VICReg run and the supervised baseline when runs/ has no run of its own "
+                                     "with their settings; False: train your own")
+    checkpoint_every_s: float = setting(0.0, Real(ge=0.0), "save after an epoch if this many seconds passed since "
+                                        "the last save")
 
 
 @dataclass(frozen=True)
 class Config:
-    """All settings of one study. Units are in the field comments."""
+    """All settings of one study, in parts; ``cfg.pretrain_epochs`` reads ``cfg.pretrain.epochs`` (:data:`SETTINGS`)."""
 
-    preset: str
-    dataset_a: str = "digits-scattered-a"  # pretraining + set A evaluation ("name" or "name:path")
-    dataset_b: str | None = "digits-scattered-b"  # transfer set, labels disjoint from A; "none" skips B
-    data_root: str | None = None  # folder holding the datasets (see course_lib.data)
-    download: bool = False  # fetch missing datasets (needs network)
-    image_size: int | None = None  # side of the network's input, pixels; None: set A's own (B is resized to it)
-    encoders: tuple[str, ...] = DEFAULT_ENCODERS
-    seed: int = 0
-    device: str = "auto"  # "auto" = cuda if available, else cpu
-    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (autocast dtype; "auto": choose_precision)
-    deterministic: bool = False  # True: torch.use_deterministic_algorithms, no TF32, no cuDNN autotuning (slower)
-    channels_last: str = "auto"  # "auto" = on CUDA, and for N1 on a CPU (ResNet-18 is 3-5x slower so there)
-    compile: bool = False  # torch.compile the encoder (GPU runs)
-    sync_batchnorm: str = "projector"  # under torchrun: BatchNorm statistics over the global batch in "none" | "projector" | "all"
-    batch_size: int = 256  # images per step (pairs for SSL)
-    # --- VICReg pretraining (Adam) ---
-    pretrain_epochs: int = 30
-    pretrain_lr: float = 1e-3
-    pretrain_weight_decay: float = 1e-6
-    pretrain_schedule: str = "constant"  # "constant" (the coursework) | "cosine" (linear warm-up, then cosine to 0)
-    pretrain_warmup_epochs: int = 10  # warm-up of the "cosine" schedule
-    # epoch counts read off one VICReg run (constant lr only): it trains to max(pretrain_epochs, *epochs_study)
-    # epochs and keeps the encoder after each count; the tables use the encoder after pretrain_epochs
-    epochs_study: tuple[int, ...] = ()
-    projector: tuple[int, ...] = (1024, 1024, 1024)
-    augmentation: str = "crop-flip"  # "crop-flip" (the coursework) | "ssl" (VICReg's ImageNet views) | "ssl-cifar"
-    crop_scale: tuple[float, float] = (0.08, 1.0)
-    loss_weights: tuple[float, float, float] = (25.0, 25.0, 1.0)  # invariance, variance, covariance
-    # --- supervised baseline (SGD + cross-entropy) ---
-    supervised_epochs: int = 30
-    supervised_lr: float = 0.05  # SGD, momentum 0.9, cosine decay
-    # --- evaluation ---
-    probe_epochs: int = 20  # linear probe on frozen embeddings (SGD)
-    probe_lr: float = 0.1
-    finetune_steps: int = 300  # optimizer steps of semi-supervised fine-tuning, however few the labels
-    finetune_lr: float = 0.01  # SGD, momentum 0.9, cosine decay per step; the head starts as the same-label probe
-    # LP-FT's starting head: "clean" = the same-label probe itself (clean images, eval mode: Kumar et al.'s LP-FT);
-    # "views" = a probe fitted on the augmented crops fine-tuning feeds, BatchNorm in training mode (what its first
-    # step sees). On the digits' validation split neither was ahead beyond noise (README): course_lib.evaluate.lpft_head
-    finetune_head: str = "clean"
-    label_fractions: tuple[float, ...] = (0.01, 0.1)
-    tsne_points: int = 2000  # test images per t-SNE panel
-    # --- budgets (a CPU preset gives an expensive encoder less; the report labels such rows) ---
-    train_images: int | None = None  # class-balanced subset of each set's training split used for training; None = all
-    encoder_overrides: dict = field(default_factory=dict)  # {"ResNet-18": {"supervised_epochs": 1, ...}}: cfg.for_encoder
-    # --- notebook 07's studies (course_lib.studies): "full" = every point, 3 seeds; "quick" = the points marked
-    # quick, 2 seeds, epochs 1/2/4 (the test preset's smoke grid)
-    studies_grid: str = "full"
-    # --- diagnostics during pretraining (course_lib.diagnostics; every method) ---
-    monitor_every: int = 1  # embed A's train/test splits every this many epochs (eval mode, no grad); 0 = off
-    knn_k: int = 20  # neighbours of the kNN monitor (cosine similarity, weighted vote)
-    # --- the other SSL methods (course_lib.methods; notebooks 00 and 05) ---
-    methods: tuple[str, ...] = SURVEYED_METHODS  # compared in 05
-    comparison_encoder: str = "N1"  # the one encoder every method of notebook 05 pretrains
-    comparison_epochs: int | None = None  # pretraining epochs of each method in 05; None = pretrain_epochs
-    comparison_images: int | None = None  # set A training images (class-balanced) of 05's methods and 02's collapse runs
-    collapse_epochs: int = 10  # epochs of each run of notebook 02's collapse demonstration (N1 on set A)
-    barlow_lambda: float | None = None  # off-diagonal weight; None = 1 / (projector output width)
-    wmse_hidden: int = 1024  # W-MSE head: Linear(hidden) + BN + ReLU + Linear(dim), the paper's CIFAR head
-    wmse_dim: int = 64  # W-MSE embedding width; must be below min(batch_size, wmse_w_size)
-    wmse_w_size: int = 128  # W-MSE whitening sub-batch, rows (the paper: 2 x wmse_dim)
-    simclr_temperature: float = 0.5  # NT-Xent tau (the paper's CIFAR-10 value)
-    moco_queue: int = 4096  # MoCo negatives per view; keep below the training set's size minus a batch
-    moco_momentum: float = 0.99  # key encoder EMA: theta_k <- m theta_k + (1 - m) theta_q
-    moco_temperature: float = 0.2  # InfoNCE tau (MoCo v2)
-    # --- where things go ---
-    out_dir: str | None = None  # None: build/<preset> under the project root
-    runs_dir: str | None = None  # checkpoints; None: runs/ under the project root
-    # load a shipped encoder (encoders/, course_lib.shipped) for the main VICReg run and the supervised baseline
-    # when runs/ has no run of its own with their settings; false: train your own
-    shipped_encoders: bool = True
-    checkpoint_every_s: float = 0.0  # save after an epoch if this many seconds passed since the last save
+    preset: str = setting(MISSING, Text(), "the preset's name (PRESETS)")
+    seed: int = setting(0, Whole(0), "the seed of every random stream")
+    batch_size: int = setting(256, Whole(1), "images per step (pairs for SSL)")
+    studies_grid: str = setting("full", Text(("full", "quick")), "notebook 07's studies (course_lib.studies): "
+                                '"full" = every point, 3 seeds; "quick" = the points marked quick, 2 seeds, '
+                                "epochs 1/2/4")
+    encoder_overrides: dict = setting({}, PerEncoder(), "a smaller, stated budget per encoder (the report labels its "
+                                      'rows), e.g. {"ResNet-18": {"supervised_epochs": 1}}: cfg.for_encoder')
+    data: DataSettings = part(DataSettings)
+    model: ModelSettings = part(ModelSettings)
+    pretrain: PretrainSettings = part(PretrainSettings)
+    supervised: SupervisedSettings = part(SupervisedSettings)
+    evaluation: EvaluationSettings = part(EvaluationSettings)
+    comparison: ComparisonSettings = part(ComparisonSettings)
+    hardware: HardwareSettings = part(HardwareSettings)
+    paths: PathSettings = part(PathSettings)
+
+    def __getattr__(self, name: str):
+        """A setting by its flat name, e.g. ``cfg.pretrain_epochs`` = ``cfg.pretrain.epochs``."""
+        where = SETTINGS.get(name)
+        if where is None or where.part is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(object.__getattribute__(self, where.part), where.field)
+
+    @classmethod
+    def from_flat(cls, preset: str, **settings) -> "Config":
+        """A config from flat setting names (the rest default), unchecked: :func:`resolve` checks."""
+        return cls(preset).replace(**settings)
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some settings changed, by flat (or dotted) name, unchecked: :func:`with_overrides` checks."""
+        changes = _flat_keys(changes)
+        unknown = set(changes) - SETTINGS.keys()
+        if unknown:
+            raise CourseError(f"unknown setting(s) {', '.join(sorted(unknown))}: see course_lib.config.Config "
+                              "for the names")
+        top, parts = {}, {}
+        for name, value in changes.items():
+            where = SETTINGS[name]
+            if where.part is None:
+                top[where.field] = value
+            else:
+                parts.setdefault(where.part, {})[where.field] = value
+        return replace(self, **top, **{p: replace(getattr(self, p), **c) for p, c in parts.items()})
 
     # ------------------------------------------------------------------ helpers
     @property
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
+        if self.hardware.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return torch.device(self.hardware.device)
 
     @property
     def precision_policy(self) -> "Precision":
         """What this run computes in on its device: :func:`choose_precision` of the hardware and ``precision``."""
         dev = self.torch_device
         return choose_precision(dev.type, cuda_capability(dev) if dev.type == "cuda" else None,
-                                cpu_has_native_bf16() if dev.type == "cpu" else False, self.precision)
+                                cpu_has_native_bf16() if dev.type == "cpu" else False, self.hardware.precision)
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
@@ -142,7 +485,7 @@ class Config:
     @property
     def pretrain_total_epochs(self) -> int:
         """Epochs the VICReg run trains: ``pretrain_epochs``, or the largest count of ``epochs_study``."""
-        return max((self.pretrain_epochs, *self.epochs_study))
+        return max((self.pretrain.epochs, *self.pretrain.epochs_study))
 
     @property
     def report_folder(self) -> str:
@@ -152,27 +495,84 @@ class Config:
 
     @property
     def out_path(self) -> Path:
-        return Path(self.out_dir) if self.out_dir else project_root() / "build" / self.preset
+        return Path(self.paths.out_dir) if self.paths.out_dir else project_root() / "build" / self.preset
 
     @property
     def runs_path(self) -> Path:
-        return Path(self.runs_dir) if self.runs_dir else project_root() / "runs"
+        return Path(self.paths.runs_dir) if self.paths.runs_dir else project_root() / "runs"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every setting by its flat name (a copy)."""
+        return {name: copy.deepcopy(getattr(self, name)) for name in SETTINGS}
 
     def describe(self) -> str:
         """A few lines naming the settings a reader cares about (no paths, no device name)."""
+        d, vicreg = self.data, self.pretrain
         return (
-            f"preset {self.preset!r}: set A = {self.dataset_a}, set B = {self.dataset_b}, "
-            f"encoders {', '.join(self.encoders)}, {f'{self.image_size} px' if self.image_size else 'native size'}\n"
-            f"VICReg {self.pretrain_epochs} epochs (Adam, lr {self.pretrain_lr:g}, {self.augmentation}), "
-            f"supervised {self.supervised_epochs} epochs, linear probe {self.probe_epochs} epochs, "
-            f"fine-tuning {self.finetune_steps} steps, batch {self.batch_size}, seed {self.seed}"
-            + (f", {self.train_images:,} training images" if self.train_images else "")
+            f"preset {self.preset!r}: set A = {d.dataset_a}, set B = {d.dataset_b}, "
+            f"encoders {', '.join(self.model.encoders)}, {f'{d.image_size} px' if d.image_size else 'native size'}\n"
+            f"VICReg {vicreg.epochs} epochs (Adam, lr {vicreg.lr:g}, {vicreg.augmentation}), "
+            f"supervised {self.supervised.epochs} epochs, linear probe {self.evaluation.probe_epochs} epochs, "
+            f"fine-tuning {self.evaluation.finetune_steps} steps, batch {self.batch_size}, seed {self.seed}"
+            + (f", {d.train_images:,} training images" if d.train_images else "")
             + "".join(f"\n{name} on a smaller budget: " + ", ".join(f"{k} {v}" for k, v in changes.items())
-                      for name, changes in self.encoder_overrides.items() if name in self.encoders)
+                      for name, changes in self.encoder_overrides.items() if name in self.model.encoders)
         )
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a flat name lives (``part`` None: on :class:`Config` itself), its kind, default and doc."""
+
+    name: str
+    part: str | None
+    field: str
+    kind: Kind
+    default: object
+    doc: str
+
+    @property
+    def dotted(self) -> str:
+        return self.name if self.part is None else f"{self.part}.{self.field}"
+
+
+def _declared() -> dict[str, Setting]:
+    """Every setting of :class:`Config` by flat name, in declaration order: the one map between the two namings."""
+    out = {}
+
+    def add(f, part_name):
+        name = f.metadata["flat"] or f.name
+        default = f.default if f.default_factory is MISSING else f.default_factory()
+        if name in out:
+            raise TypeError(f"two settings are called {name!r}")
+        out[name] = Setting(name, part_name, f.name, f.metadata["kind"], default, f.metadata["doc"])
+
+    for f in fields(Config):
+        if "part" in f.metadata:
+            for g in fields(f.metadata["part"]):
+                add(g, f.name)
+        else:
+            add(f, None)
+    clash = {n for n, s in out.items() if s.part is not None} & (set(dir(Config)) | {f.name for f in fields(Config)})
+    if clash:
+        raise TypeError(f"setting(s) {', '.join(sorted(clash))} shadow an attribute of Config")
+    return out
+
+
+#: Every setting by its flat name (the public one): its part and field in :class:`Config`, its kind, default, doc.
+SETTINGS: dict[str, Setting] = _declared()
+_DOTTED = {s.dotted: s.name for s in SETTINGS.values() if s.part is not None}
+_ALIASES = {"encoder": "encoders"}  # resolve's and -p's one name for one encoder, a comma list or "all"
+
+
+def _flat_keys(values: dict) -> dict:
+    """``values`` with dotted names (``pretrain.epochs``) written as flat ones (``pretrain_epochs``)."""
+    return {_DOTTED.get(k, k): v for k, v in values.items()}
+
+
+def _coerced(values: dict) -> dict:
+    """``values`` (flat names) with each known setting in its type: lists as tuples, encoder names spelled right."""
+    return {k: SETTINGS[k].kind.coerce(k, v) if k in SETTINGS else v for k, v in values.items()}
 
 
 # Each preset lists only what differs from the Config defaults.
@@ -262,8 +662,6 @@ DIGITS_PRESETS = ("test", "cpu")
 
 #: The compute capability from which a CUDA GPU has bf16 tensor cores (A100 = sm_80; H100/H200 = sm_90).
 BF16_CAPABILITY = (8, 0)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-FINETUNE_HEADS = ("views", "clean")  # Config.finetune_head
 
 
 @dataclass(frozen=True)
@@ -342,9 +740,6 @@ def project_root() -> Path:
     return Path.cwd()
 
 
-_FIELDS = {f.name for f in fields(Config)}
-
-
 def _normalise_encoders(value) -> tuple[str, ...]:
     if not isinstance(value, (str, list, tuple)):
         raise CourseError(f"encoder must be a name, a comma list or 'all', e.g. encoder=N1: got {value!r}")
@@ -359,70 +754,25 @@ def _normalise_encoders(value) -> tuple[str, ...]:
     return tuple(out)
 
 
-_LIST_EXAMPLES = {"projector": "(1024, 1024, 1024)", "crop_scale": "(0.2, 1.0)", "loss_weights": "(25.0, 25.0, 1.0)",
-                  "label_fractions": "(0.01, 0.1)", "methods": "(vicreg, simclr)", "epochs_study": "(20, 30, 40)"}
-
-
-def _as_tuple(key: str, value) -> tuple:
-    """A list setting, given as a list, a tuple or its text (``"(0.2, 1.0)"``, e.g. from a command line)."""
-    given = value
-    if isinstance(value, str):
-        import ast
-
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            value = [v.strip() for v in value.split(",")] if key == "methods" else None
-        value = (value,) if isinstance(value, str) else value
-    if not isinstance(value, (list, tuple)):
-        raise CourseError(f"{key} must be a list of values, e.g. {key}={_LIST_EXAMPLES.get(key, '(0.2, 1.0)')}: "
-                          f"got {given!r}")
-    return tuple(value)
-
-
 def resolve(preset: str | None = None, **overrides) -> Config:
     """The preset (else ``$COURSE_PRESET``, else ``"cpu"``) with the non-None ``overrides`` applied.
 
-    ``encoder`` is accepted as an alias of ``encoders`` (one name, a comma list or ``"all"``).
+    Settings go by their flat names (``pretrain_epochs``) or dotted ones (``pretrain.epochs``). ``encoder`` is
+    accepted as an alias of ``encoders`` (one name, a comma list or ``"all"``).
     """
     name = preset or os.environ.get("COURSE_PRESET") or "cpu"
     if name not in PRESETS:
         raise CourseError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
-    values = dict(PRESETS[name])
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if "encoder" in overrides:
-        overrides["encoders"] = overrides.pop("encoder")
-    unknown = set(overrides) - _FIELDS
+    overrides = _flat_keys({k: v for k, v in overrides.items() if v is not None})
+    for alias, target in _ALIASES.items():
+        if alias in overrides:
+            overrides[target] = overrides.pop(alias)
+    unknown = set(overrides) - SETTINGS.keys()
     if unknown:
         raise CourseError(
             f"unknown setting(s) {', '.join(sorted(unknown))}: see course_lib.config.Config for the names"
         )
-    values.update(overrides)
-    if "dataset_b" in values and str(values["dataset_b"]).lower() in ("", "none"):  # "none" switches B off
-        values["dataset_b"] = None
-    values["encoders"] = _normalise_encoders(values.get("encoders", DEFAULT_ENCODERS))
-    for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods", "epochs_study"):
-        if key in values:
-            values[key] = _as_tuple(key, values[key])
-    overrides_by_encoder = values.get("encoder_overrides") or {}
-    if not isinstance(overrides_by_encoder, dict):
-        raise CourseError(f"encoder_overrides must be a dict like {{'ResNet-18': {{'pretrain_epochs': 2}}}}: "
-                          f"got {overrides_by_encoder!r}")
-    if not all(isinstance(v, dict) for v in overrides_by_encoder.values()):
-        raise CourseError(f"encoder_overrides must map encoder names to dicts of settings, e.g. "
-                          f"{{'ResNet-18': {{'pretrain_epochs': 2}}}}: got {overrides_by_encoder!r}")
-    values["encoder_overrides"] = {_normalise_encoders([k])[0]: dict(v) for k, v in overrides_by_encoder.items()}
-    for enc, changes in values["encoder_overrides"].items():
-        bad = (set(changes) - _FIELDS) | (set(changes) & {"preset", "encoders", "encoder_overrides"})
-        if bad:
-            raise CourseError(f"encoder_overrides[{enc!r}] sets {', '.join(sorted(bad))}: only per-run settings "
-                              "such as pretrain_epochs or train_images can differ per encoder")
-        for key in ("projector", "crop_scale", "loss_weights", "label_fractions", "methods", "epochs_study"):
-            if key in changes:
-                changes[key] = _as_tuple(key, changes[key])
-    if "comparison_encoder" in values:
-        values["comparison_encoder"] = _normalise_encoders([values["comparison_encoder"]])[0]
-    cfg = Config(preset=name, **values)
+    cfg = Config.from_flat(name, **_coerced({**PRESETS[name], **overrides}))
     _check(cfg)
     return cfg
 
@@ -450,156 +800,65 @@ def parse_spec(spec: str, data_root: str | Path | None, default: bool = True) ->
     return name, (project_root() / "data" if default and name in DOWNLOADABLE else None)
 
 
-# The kind and range of every number, flag and list: what _check enforces before any comparison, so that a
-# wrong type (pretrain_epochs=abc, batch_size=12.5, pretrain_lr=nan) is one line naming the fix, never a traceback.
-# Whole numbers: name -> smallest value (None allowed where the field's default type says so).
-_WHOLE = {
-    "seed": 0, "batch_size": 1, "image_size": 1, "pretrain_epochs": 1, "pretrain_warmup_epochs": 0,
-    "supervised_epochs": 1, "probe_epochs": 1, "finetune_steps": 1, "tsne_points": 1, "train_images": 10,
-    "monitor_every": 0, "knn_k": 1, "comparison_epochs": 1, "comparison_images": 10, "collapse_epochs": 1,
-    "wmse_hidden": 1, "wmse_dim": 1, "wmse_w_size": 1, "moco_queue": 1,
-}
-# Finite real numbers: name -> (lowest, whether the lowest itself is allowed, highest or None, allowed)
-_REAL = {
-    "pretrain_lr": (0.0, False, None, True), "pretrain_weight_decay": (0.0, True, None, True),
-    "supervised_lr": (0.0, False, None, True), "probe_lr": (0.0, False, None, True),
-    "finetune_lr": (0.0, False, None, True), "barlow_lambda": (0.0, False, None, True),
-    "simclr_temperature": (0.0, False, None, True), "moco_temperature": (0.0, False, None, True),
-    "moco_momentum": (0.0, True, 1.0, False), "checkpoint_every_s": (0.0, True, None, True),
-}
-_FLAGS = ("download", "compile", "deterministic")
-_NULLABLE = ("image_size", "train_images", "comparison_epochs", "comparison_images", "barlow_lambda")
-
-
-def _is_whole(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _example(key: str, value=None):
-    """A valid value of ``key`` for a message: ``value`` rounded when it is a whole float, else the default."""
-    if key in _WHOLE and isinstance(value, float) and math.isfinite(value) and value == int(value) \
-            and value >= _WHOLE[key]:
-        return int(value)
-    default = next(f.default for f in fields(Config) if f.name == key)
-    return {"image_size": 32, "train_images": 1000, "comparison_epochs": 3, "comparison_images": 1000,
-            "barlow_lambda": 0.005}.get(key, default)
-
-
 def _check_types(cfg: Config) -> None:
-    """Every setting of the right kind and range: whole numbers, finite numbers, flags, strings, lists."""
-    for key, least in _WHOLE.items():
-        value = getattr(cfg, key)
-        if value is None and key in _NULLABLE:
-            continue
-        if not _is_whole(value) or value < least:
-            raise CourseError(f"{key} must be a whole number >= {least}"
-                              + (" (or None)" if key in _NULLABLE else "")
-                              + f", got {value!r}: e.g. {key}={_example(key, value)}")
-    for key, (low, low_ok, high, high_ok) in _REAL.items():
-        value = getattr(cfg, key)
-        if value is None and key in _NULLABLE:
-            continue
-        lower = ">=" if low_ok else ">"
-        span = f"{lower} {low:g}" + (f" and {'<=' if high_ok else '<'} {high:g}" if high is not None else "")
-        if not _is_real(value) or not (value >= low if low_ok else value > low) or \
-                (high is not None and not (value <= high if high_ok else value < high)):
-            raise CourseError(f"{key} must be a finite number {span}, got {value!r}: e.g. {key}={_example(key)}")
-    for key in _FLAGS:
-        if not isinstance(getattr(cfg, key), bool):
-            raise CourseError(f"{key} must be True or False, got {getattr(cfg, key)!r}")
-    for key in ("preset", "dataset_a", "device", "precision", "sync_batchnorm", "pretrain_schedule", "augmentation",
-                "finetune_head", "studies_grid"):
-        if not isinstance(getattr(cfg, key), str):
-            raise CourseError(f"{key} must be a name (text), got {getattr(cfg, key)!r}")
-    for key in ("dataset_b", "data_root", "out_dir", "runs_dir"):
-        value = getattr(cfg, key)
-        if value is not None and not isinstance(value, (str, os.PathLike)):
-            raise CourseError(f"{key} must be a name or a path (text) or None, got {value!r}")
-    if cfg.channels_last not in ("auto", True, False, "true", "false", "on", "off"):
-        raise CourseError(f"channels_last must be auto, True or False, got {cfg.channels_last!r}")
-    if not all(_is_whole(w) and w >= 1 for w in cfg.projector):  # () = no projector (notebook 07's depth study)
-        raise CourseError(f"projector must list whole layer widths >= 1, e.g. projector=(1024, 1024, 1024): "
-                          f"got {cfg.projector!r}")
-    scale = cfg.crop_scale
-    if len(scale) != 2 or not all(_is_real(v) for v in scale) or not 0 < scale[0] <= scale[1] <= 1:
-        raise CourseError(f"crop_scale must be two fractions of the image's area (smallest, largest) with "
-                          f"0 < smallest <= largest <= 1, e.g. crop_scale=(0.2, 1.0): got {scale!r}")
-    if len(cfg.loss_weights) != 3 or not all(_is_real(v) and v >= 0 for v in cfg.loss_weights):
-        raise CourseError(f"loss_weights must be three finite weights >= 0 (invariance, variance, covariance), "
-                          f"e.g. loss_weights=(25.0, 25.0, 1.0): got {cfg.loss_weights!r}")
-    if not all(_is_real(f) and 0 < f <= 1 for f in cfg.label_fractions):
-        raise CourseError(f"label_fractions must be fractions in (0, 1], e.g. label_fractions=(0.01, 0.1): "
-                          f"got {cfg.label_fractions!r}")
-    if cfg.epochs_study and not all(_is_whole(e) and e >= 1 for e in cfg.epochs_study):
-        raise CourseError(f"epochs_study must list whole epoch counts >= 1, e.g. (20, 30, 40): got {cfg.epochs_study}")
-    if not all(isinstance(m, str) for m in cfg.methods):
-        raise CourseError(f"methods must list names, e.g. methods=('vicreg', 'simclr'): got {cfg.methods!r}")
+    """Every setting of its declared kind and range (:data:`SETTINGS`), in declaration order."""
+    for name, s in SETTINGS.items():
+        s.kind.check(name, getattr(cfg, name), s.default)
 
 
 def _check(cfg: Config) -> None:
     """Every setting valid, once, when a run starts: one line naming the fix for the first that is not."""
     _check_types(cfg)
-    for spec in (cfg.dataset_a, cfg.dataset_b):
+    data = cfg.data
+    for spec in (data.dataset_a, data.dataset_b):
         if spec is not None:
-            _, root = parse_spec(spec, cfg.data_root, default=False)  # a folder the user named
+            _, root = parse_spec(spec, data.root, default=False)  # a folder the user named
             if root is not None and root.exists() and not root.is_dir():
                 raise CourseError(
                     f"data_root {str(root)!r} is a file, not a folder: set data_root to the folder that holds "
                     "the datasets (e.g. cifar10/ and tiny-imagenet-200/)"
                 )
-            if root is not None and not root.exists() and not cfg.download:
+            if root is not None and not root.exists() and not data.download:
                 raise CourseError(
                     f"data folder {str(root)!r} does not exist: create it and put the dataset there, "
                     "or set data_root to the folder that holds it"
                 )
-    if cfg.precision not in PRECISIONS:
-        raise CourseError(f"unknown precision {cfg.precision!r}: use auto, fp32, bf16 or fp16")
-    if cfg.device not in ("auto", "cpu") and not cfg.device.startswith(("cuda", "mps")):
-        raise CourseError(f"unknown device {cfg.device!r}: use auto, cpu or cuda")
+    device = cfg.hardware.device
+    if device not in ("auto", "cpu") and not device.startswith(("cuda", "mps")):
+        raise CourseError(f"unknown device {device!r}: use auto, cpu or cuda")
     if cfg.torch_device.type == "cuda" and not torch.cuda.is_available():
         raise CourseError("device 'cuda' asked for but no CUDA GPU is visible: use device='auto' or 'cpu'")
-    if cfg.studies_grid not in ("full", "quick"):
-        raise CourseError(f"unknown studies_grid {cfg.studies_grid!r}: use full or quick")
-    if cfg.finetune_head not in FINETUNE_HEADS:
-        raise CourseError(f"unknown finetune_head {cfg.finetune_head!r}: use {' or '.join(FINETUNE_HEADS)}")
-    if cfg.pretrain_schedule not in ("constant", "cosine"):
-        raise CourseError(f"unknown pretrain_schedule {cfg.pretrain_schedule!r}: use constant or cosine")
-    if cfg.epochs_study and cfg.pretrain_schedule != "constant":
+    if cfg.pretrain.epochs_study and cfg.pretrain.schedule != "constant":
         raise CourseError("epochs_study reads shorter runs off one long run, which holds only at a constant learning "
                           "rate: set pretrain_schedule='constant' or epochs_study=()")
-    unknown = [m for m in cfg.methods if m not in METHOD_NAMES]
+    unknown = [m for m in cfg.comparison.methods if m not in METHOD_NAMES]
     if unknown:
         raise CourseError(f"unknown method(s) {', '.join(unknown)} in methods: use some of {', '.join(METHOD_NAMES)}")
-    if cfg.sync_batchnorm not in SYNC_BATCHNORM:
-        raise CourseError(f"unknown sync_batchnorm {cfg.sync_batchnorm!r}: use one of {', '.join(SYNC_BATCHNORM)}")
     for name, changes in cfg.encoder_overrides.items():  # each encoder's own budget is checked the same way
         if changes:
             try:
-                _check(replace(cfg, encoder_overrides={}, **changes))
+                _check(cfg.replace(encoder_overrides={}, **changes))
             except CourseError as err:
                 raise CourseError(f"encoder_overrides[{name!r}]: {err}") from None
 
 
 def parse_param(text: str) -> tuple[str, object]:
-    """``key=value`` with a Python literal value (numbers, lists, None, True) or else a string."""
+    """``key=value`` with a Python literal value (numbers, lists, None, True) or else a string; a dotted key
+    (``pretrain.epochs``) comes back as its flat name (``pretrain_epochs``)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise CourseError(f"bad parameter {text!r}: write it as key=value, e.g. -p pretrain_epochs=10")
-    import ast
-
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         value = raw
-    return key.strip(), value
+    key = key.strip()
+    return _DOTTED.get(key, key), value
 
 
 def with_overrides(cfg: Config, **changes) -> Config:
-    """A copy of ``cfg`` with some settings changed (and checked)."""
-    out = replace(cfg, **changes)
+    """A copy of ``cfg`` with some settings changed (flat or dotted names; text and lists as :func:`resolve` takes
+    them), and checked."""
+    out = cfg.replace(**_coerced(_flat_keys(changes)))
     _check(out)
     return out

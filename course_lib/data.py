@@ -166,7 +166,7 @@ def budget(cfg, encoder_name: str, *sets: ImageDataset | None) -> tuple:
     """``(cfg.for_encoder(encoder_name), *sets)`` with each set's training split cut to that encoder's
     ``train_images``: the settings and data one encoder trains and is probed with (``None`` stays ``None``)."""
     ecfg = cfg.for_encoder(encoder_name)
-    return (ecfg, *(limit_train(ds, ecfg.train_images) if ds is not None else None for ds in sets))
+    return (ecfg, *(limit_train(ds, ecfg.data.train_images) if ds is not None else None for ds in sets))
 
 
 def validation_split(ds: ImageDataset, images: int, seed: int = 123) -> ImageDataset:
@@ -193,21 +193,22 @@ def resized(ds: ImageDataset, size: int) -> ImageDataset:
 def check_sets(cfg) -> None:
     """Refuse, in one line, a data folder that cannot hold set A or B (:func:`course_lib.realdata.check_layout`):
     what the entry points check before any notebook runs or any folder is touched. Reads no image."""
-    for spec in (cfg.dataset_a, cfg.dataset_b):
+    sets = cfg.data
+    for spec in (sets.dataset_a, sets.dataset_b):
         if spec:
-            name, root = parse_spec(spec, cfg.data_root)
-            realdata.check_layout(name, root, cfg.download)
+            name, root = parse_spec(spec, sets.root)
+            realdata.check_layout(name, root, sets.download)
 
 
 def load_sets(cfg) -> tuple[ImageDataset, ImageDataset | None]:
     """Sets A and B of a :class:`~course_lib.config.Config`, on its device (B is None when not set)."""
-    device = cfg.torch_device
-    a = load_dataset(cfg.dataset_a, cfg.data_root, cfg.download)
-    b = load_dataset(cfg.dataset_b, cfg.data_root, cfg.download) if cfg.dataset_b else None
+    device, sets = cfg.torch_device, cfg.data
+    a = load_dataset(sets.dataset_a, sets.root, sets.download)
+    b = load_dataset(sets.dataset_b, sets.root, sets.download) if sets.dataset_b else None
     # B at the network's side (A's own when image_size is None), resized once on the host: Tiny ImageNet's
     # 100,000 images take 1.2 GB of device memory at 64 px and a quarter of it at 32 px.
-    if b is not None and b.image_size != (cfg.image_size or a.image_size):
-        b = resized(b, cfg.image_size or a.image_size)
+    if b is not None and b.image_size != (sets.image_size or a.image_size):
+        b = resized(b, sets.image_size or a.image_size)
     a, b = a.to(device), (b.to(device) if b is not None else None)
     if b is not None and set(a.classes) & set(b.classes):
         raise CourseError(

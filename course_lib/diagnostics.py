@@ -117,7 +117,7 @@ def measure(encoder: nn.Module, data: ImageDataset, cfg: Config) -> dict[str, fl
     of the test split against the training split.
     """
     f_train, f_test = embed(encoder, data.x_train, cfg), embed(encoder, data.x_test, cfg)
-    knn = knn_accuracy(f_train, data.y_train, f_test, data.y_test, cfg.knn_k)
+    knn = knn_accuracy(f_train, data.y_train, f_test, data.y_test, cfg.evaluation.knn_k)
     return {
         "std": float(per_dim_std(f_train).mean()),
         "effective_rank": effective_rank(f_train),
@@ -133,8 +133,8 @@ def knn_evaluate(encoder: nn.Module, data: ImageDataset, cfg: Config) -> dict[st
     """
     t0 = time.perf_counter()
     f_train, f_test = embed(encoder, data.x_train, cfg), embed(encoder, data.x_test, cfg)
-    acc = knn_accuracy(f_train, data.y_train, f_test, data.y_test, cfg.knn_k)
-    return {**acc, "epochs": 0, "seconds": time.perf_counter() - t0, "k": cfg.knn_k,
+    acc = knn_accuracy(f_train, data.y_train, f_test, data.y_test, cfg.evaluation.knn_k)
+    return {**acc, "epochs": 0, "seconds": time.perf_counter() - t0, "k": cfg.evaluation.knn_k,
             "effective_rank": effective_rank(f_train)}
 
 
@@ -157,7 +157,7 @@ def untrained_encoder(cfg: Config, encoder_name: str, data: ImageDataset, batch_
     encoder.train()
     memory = memory_format(cfg, encoder)
     for i in range(0, len(data.x_train), batch_size):
-        encoder(prepare(data.x_train[i : i + batch_size].to(cfg.torch_device), cfg.image_size)
+        encoder(prepare(data.x_train[i : i + batch_size].to(cfg.torch_device), cfg.data.image_size)
                 .contiguous(memory_format=memory))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
@@ -170,12 +170,12 @@ def monitor(encoder: nn.Module, data: ImageDataset, cfg: Config) -> Callable[[in
     ``None`` when ``cfg.monitor_every`` is 0. The callback gets the 1-based epoch just
     finished and returns ``{}`` on epochs it skips (the last epoch is always measured).
     """
-    every = cfg.monitor_every
+    every = cfg.evaluation.monitor_every
     if every <= 0:
         return None
 
     def on_epoch_end(epoch: int) -> dict[str, float]:
-        if epoch % every and epoch != cfg.pretrain_epochs:
+        if epoch % every and epoch != cfg.pretrain.epochs:
             return {}
         return measure(encoder, data, cfg)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +36,7 @@ def fit_linear_head(f_train: torch.Tensor, y_train: torch.Tensor, num_classes: i
     decay 1e-4, cosine decay over ``epochs`` (``cfg.probe_epochs``), cross-entropy, batch ``cfg.batch_size``
     (at most the number of examples).
     """
-    epochs = epochs or cfg.probe_epochs
+    epochs = epochs or cfg.evaluation.probe_epochs
     mean, std = f_train.mean(0), f_train.std(0).nan_to_num(0.0) + 1e-6
     z = (f_train - mean) / std
     y = y_train.to(z.device)
@@ -46,7 +45,7 @@ def fit_linear_head(f_train: torch.Tensor, y_train: torch.Tensor, num_classes: i
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         head.reset_parameters()
-    opt = torch.optim.SGD(head.parameters(), lr=lr or cfg.probe_lr, momentum=0.9, weight_decay=1e-4)
+    opt = torch.optim.SGD(head.parameters(), lr=lr or cfg.evaluation.probe_lr, momentum=0.9, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     for _ in range(epochs):
         for idx in batches(len(y), min(batch_size or cfg.batch_size, len(y)), g, z.device, drop_last=False):
@@ -76,7 +75,7 @@ def linear_probe(
     the classifier is :func:`fit_linear_head`.
     """
     t0 = time.perf_counter()
-    epochs = epochs or cfg.probe_epochs
+    epochs = epochs or cfg.evaluation.probe_epochs
     f_train, f_test = embed(encoder, data.x_train, cfg), embed(encoder, data.x_test, cfg)
     rank = {"effective_rank": effective_rank(f_train)} if with_rank else {}
     head = fit_linear_head(f_train, data.y_train, data.num_classes, cfg, epochs, lr)
@@ -89,18 +88,18 @@ def frozen_protocols(encoder: nn.Module, data: ImageDataset, cfg: Config) -> dic
     """The linear probe (:func:`fit_linear_head`, ``cfg.probe_epochs``) and kNN (``k = cfg.knn_k``) of a frozen
     encoder on all of ``data``'s training labels, from one embedding of each split; the probe's result also
     carries the ``effective_rank`` of the training embeddings. Notebook 04's epochs study."""
-    t0 = time.perf_counter()
+    t0, protocol = time.perf_counter(), cfg.evaluation
     f_train, f_test = embed(encoder, data.x_train, cfg), embed(encoder, data.x_test, cfg)
     y_test = data.y_test.to(f_test.device)
     t_embed = time.perf_counter() - t0
-    knn = knn_accuracy(f_train, data.y_train, f_test, y_test, cfg.knn_k)
+    knn = knn_accuracy(f_train, data.y_train, f_test, y_test, protocol.knn_k)
     t1 = time.perf_counter()
     head = fit_linear_head(f_train, data.y_train, data.num_classes, cfg)
     with torch.no_grad():
         probe = topk_accuracy(head(f_test), y_test)
-    return {"linear": {**probe, "effective_rank": effective_rank(f_train), "epochs": cfg.probe_epochs,
+    return {"linear": {**probe, "effective_rank": effective_rank(f_train), "epochs": protocol.probe_epochs,
                        "seconds": t_embed + time.perf_counter() - t1},
-            "knn": {**knn, "epochs": 0, "seconds": t_embed, "k": cfg.knn_k}}
+            "knn": {**knn, "epochs": 0, "seconds": t_embed, "k": protocol.knn_k}}
 
 
 def labelled_subset(data: ImageDataset, fraction: float, seed: int) -> torch.Tensor:
@@ -114,7 +113,7 @@ def finetune_plan(labels: int, cfg: Config) -> tuple[int, int, int]:
     than the labelled images, and whole passes over them until ``cfg.finetune_steps`` steps are reached."""
     batch = min(cfg.batch_size, labels)
     per_epoch = max(1, labels // batch)
-    epochs = math.ceil(cfg.finetune_steps / per_epoch)
+    epochs = math.ceil(cfg.evaluation.finetune_steps / per_epoch)
     return batch, epochs, epochs * per_epoch
 
 
@@ -155,7 +154,7 @@ def lpft_head(encoder: nn.Module, probe: nn.Linear, x: torch.Tensor, y: torch.Te
     validation split (``benchmarks/finetune_recipe.py --heads clean,views``), though, the learning rate decided
     the outcome and the head did not: at every learning rate that did not collapse, the two heads ended within
     the split's noise of each other."""
-    if cfg.finetune_head == "clean":
+    if cfg.evaluation.finetune_head == "clean":
         return probe
     f = view_features(encoder, x, cfg, batch, views)
     return fit_linear_head(f, y.to(f.device).repeat(views), num_classes, cfg)
@@ -197,6 +196,7 @@ def semi_supervised(
     fine-tuning run is keyed by ``init``, the encoder's weights, the labelled subset and the recipe, and is
     loaded when it has finished (:func:`course_lib.train.fit`).
     """
+    protocol = cfg.evaluation
     subset = labelled_subset(data, fraction, cfg.seed)
     n, per_class = len(subset), len(subset) / data.num_classes
     x_lab, y_lab = data.x_train[subset], data.y_train[subset]
@@ -204,7 +204,7 @@ def semi_supervised(
     f_lab, f_test = embed(encoder, x_lab, cfg), embed(encoder, data.x_test, cfg)
     y_test = data.y_test.to(f_test.device)
     t_embed = time.perf_counter() - t0
-    knn = knn_accuracy(f_lab, y_lab, f_test, y_test, cfg.knn_k)
+    knn = knn_accuracy(f_lab, y_lab, f_test, y_test, protocol.knn_k)
     t1 = time.perf_counter()
     head = fit_linear_head(f_lab, y_lab, data.num_classes, cfg)
     with torch.no_grad():
@@ -216,27 +216,27 @@ def semi_supervised(
     model = probe_initialized(encoder, lpft_head(encoder, head, x_lab, y_lab, data.num_classes, cfg, batch))
     settings = {
         "method": "finetune",
-        "protocol": "lp-ft" if cfg.finetune_head == "clean" else "lp-ft-views",
+        "protocol": "lp-ft" if protocol.finetune_head == "clean" else "lp-ft-views",
         "init": init,
         "init_weights": weights_fingerprint(encoder),  # a retrained encoder is never matched to a stale run
         "fraction": fraction,
         "data": data_fingerprint(data),
-        "image_size": cfg.image_size,
+        "image_size": cfg.data.image_size,
         "batch_size": batch,
-        "steps": cfg.finetune_steps,
+        "steps": protocol.finetune_steps,
         "seed": cfg.seed,
         "precision": str(cfg.amp_dtype),
     }
     # a tiny labelled subset makes hundreds of one-step epochs: checkpoint at most every 30 s, not after each
-    save_cfg = replace(cfg, checkpoint_every_s=max(cfg.checkpoint_every_s, 30.0))
+    save_cfg = cfg.replace(checkpoint_every_s=max(cfg.paths.checkpoint_every_s, 30.0))
     run = train_classifier(
-        save_cfg, f"finetune-{init}-{fraction:g}", model, x_lab, y_lab, epochs, cfg.finetune_lr, settings, progress,
-        batch_size=batch,
+        save_cfg, f"finetune-{init}-{fraction:g}", model, x_lab, y_lab, epochs, protocol.finetune_lr, settings,
+        progress, batch_size=batch,
     )
     acc = topk_accuracy(predict(model, data.x_test, cfg), y_test)
     return {
-        "knn": {**knn, "epochs": 0, "seconds": t_embed, "k": cfg.knn_k, **common},
-        "linear": {**probe, "epochs": cfg.probe_epochs, "seconds": t_embed + t_probe, **common},
+        "knn": {**knn, "epochs": 0, "seconds": t_embed, "k": protocol.knn_k, **common},
+        "linear": {**probe, "epochs": protocol.probe_epochs, "seconds": t_embed + t_probe, **common},
         "finetune": {**acc, "epochs": run.epochs, "seconds": run.seconds, "steps": len(run.history), "batch": batch,
                      **common},
     }

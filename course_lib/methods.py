@@ -267,15 +267,16 @@ LITERATURE_CIFAR10_TOP1: dict[str, float] = {
 
 def method_arguments(name: str, cfg: Config) -> dict:
     """The arguments of method ``name`` read from ``cfg``: the one place a setting becomes a paper's argument."""
-    sim, std, cov = cfg.loss_weights
+    sim, std, cov = cfg.pretrain.loss_weights
+    projector, c = cfg.model.projector, cfg.comparison
     return {
-        "vicreg": dict(projector=cfg.projector, sim_coeff=sim, std_coeff=std, cov_coeff=cov),
+        "vicreg": dict(projector=projector, sim_coeff=sim, std_coeff=std, cov_coeff=cov),
         "invariance_only": dict(sim_coeff=sim),
-        "barlow_twins": dict(projector=cfg.projector, lambd=cfg.barlow_lambda),
-        "wmse": dict(batch_size=cfg.batch_size, hidden=cfg.wmse_hidden, emb=cfg.wmse_dim, w_size=cfg.wmse_w_size),
-        "simclr": dict(projector=cfg.projector, temperature=cfg.simclr_temperature),
-        "moco_v2": dict(projector=cfg.projector, queue_size=cfg.moco_queue, momentum=cfg.moco_momentum,
-                        temperature=cfg.moco_temperature),
+        "barlow_twins": dict(projector=projector, lambd=c.barlow_lambda),
+        "wmse": dict(batch_size=cfg.batch_size, hidden=c.wmse_hidden, emb=c.wmse_dim, w_size=c.wmse_w_size),
+        "simclr": dict(projector=projector, temperature=c.simclr_temperature),
+        "moco_v2": dict(projector=projector, queue_size=c.moco_queue, momentum=c.moco_momentum,
+                        temperature=c.moco_temperature),
     }[name]
 
 

@@ -315,7 +315,7 @@ class RunState:
         # Writing a ResNet-18 checkpoint takes about a second on a CPU: on short epochs, save at
         # most every checkpoint_every_s seconds (and always at the end) instead of every epoch.
         # Rank 0's clock decides for every process: saving gathers each one's generator states.
-        due = finished or time.perf_counter() - self._last_save >= self.cfg.checkpoint_every_s
+        due = finished or time.perf_counter() - self._last_save >= self.cfg.paths.checkpoint_every_s
         if not self.world.broadcast(due):
             return False
         rank_states = self.world.gather_objects({k: g.get_state() for k, g in self.generators.items()})

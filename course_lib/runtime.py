@@ -52,16 +52,17 @@ def configure_backends(cfg: Config) -> None:
     same GPU and software, and an op with no deterministic implementation raises instead of running.
     The config decides: this sets ``torch.use_deterministic_algorithms`` to ``cfg.deterministic`` either way.
     """
-    if cfg.deterministic:
+    deterministic = cfg.hardware.deterministic
+    if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    if torch.are_deterministic_algorithms_enabled() != cfg.deterministic:
-        torch.use_deterministic_algorithms(cfg.deterministic)
+    if torch.are_deterministic_algorithms_enabled() != deterministic:
+        torch.use_deterministic_algorithms(deterministic)
     if cfg.torch_device.type == "cuda":
-        fast = not cfg.deterministic
+        fast = not deterministic
         torch.backends.cuda.matmul.allow_tf32 = fast
         torch.backends.cudnn.allow_tf32 = fast
         torch.backends.cudnn.benchmark = fast
-        torch.backends.cudnn.deterministic = cfg.deterministic
+        torch.backends.cudnn.deterministic = deterministic
 
 
 def memory_format(cfg: Config, encoder: nn.Module | str) -> torch.memory_format:
@@ -71,8 +72,9 @@ def memory_format(cfg: Config, encoder: nn.Module | str) -> torch.memory_format:
     ``channels_last_on_cpu`` (N1; ResNet-18 is 3-5x slower in channels_last on a CPU).
     ``encoder`` is a module (a wrapper, e.g. a classifier around N1, counts) or an encoder's name.
     """
-    if cfg.channels_last != "auto":
-        on = cfg.channels_last in (True, "true", "on")
+    choice = cfg.hardware.channels_last
+    if choice != "auto":
+        on = choice in (True, "true", "on")
     elif cfg.torch_device.type == "cuda":
         on = True
     elif isinstance(encoder, str):
@@ -116,7 +118,7 @@ def embed(encoder: nn.Module, x_uint8: torch.Tensor, cfg: Config, batch_size: in
     memory = memory_format(cfg, encoder)
     out = []
     for i in range(0, len(x_uint8), batch_size):
-        x = prepare(x_uint8[i : i + batch_size].to(cfg.torch_device), cfg.image_size)
+        x = prepare(x_uint8[i : i + batch_size].to(cfg.torch_device), cfg.data.image_size)
         with autocast(cfg):
             out.append(encoder(x.contiguous(memory_format=memory)).float())
     encoder.train(was_training)

@@ -73,9 +73,10 @@ class Study:
 def studies(cfg: Config) -> list[Study]:
     """The studies of notebook 07 around ``cfg``'s settings; ``cfg.studies_grid == "quick"`` keeps the points marked
     quick and shorter epochs (the ``test`` preset's smoke grid)."""
-    base_w = cfg.projector[0] if cfg.projector else 1024
-    depth = len(cfg.projector)
-    lam, mu, nu = cfg.loss_weights
+    projector, crop_scale = cfg.model.projector, cfg.pretrain.crop_scale
+    base_w = projector[0] if projector else 1024
+    depth = len(projector)
+    lam, mu, nu = cfg.pretrain.loss_weights
     quick = cfg.studies_grid == "quick"
     epochs = (1, 2, 4) if quick else (1, 2, 5, 10, 20, 30, 40)
     out = [
@@ -111,8 +112,8 @@ def studies(cfg: Config) -> list[Study]:
                     for w in sorted({base_w // 8, base_w // 2, base_w, base_w * 2})), "curve", log_x=True),
         Study("crop_scale", "Smallest crop (fraction of the image's area)", "smallest crop area",
               "How aggressive should the crops be?",
-              tuple(Point(f"{s:g}", {"crop_scale": (s, 1.0)}, s, quick=s in (cfg.crop_scale[0], 1.0))
-                    for s in sorted({0.08, 0.2, cfg.crop_scale[0], 0.5, 0.8, 1.0})), "curve"),
+              tuple(Point(f"{s:g}", {"crop_scale": (s, 1.0)}, s, quick=s in (crop_scale[0], 1.0))
+                    for s in sorted({0.08, 0.2, crop_scale[0], 0.5, 0.8, 1.0})), "curve"),
         Study("augmentation", "Augmentation recipe", "augmentation",
               "Do the stronger SSL recipes beat the coursework's crop + flip?",
               tuple(Point(a, {"augmentation": a}, quick=a in ("crop-flip", "ssl"))
@@ -148,7 +149,8 @@ def _evaluate(encoder, cfg: Config, a: ImageDataset, b: ImageDataset | None) -> 
 
 
 def _probe_key(cfg: Config, a: ImageDataset, b: ImageDataset | None, epoch: int) -> str:
-    return _key(epoch, cfg.probe_epochs, cfg.probe_lr, cfg.knn_k, cfg.seed, _identity(a),
+    protocol = cfg.evaluation
+    return _key(epoch, protocol.probe_epochs, protocol.probe_lr, protocol.knn_k, cfg.seed, _identity(a),
                 _identity(b) if b is not None else None)
 
 
@@ -159,7 +161,7 @@ def _identity(ds: ImageDataset) -> str:
 def _rows_for_epochs(study: Study, cfg: Config, seed: int, a, b, encoder_name: str, progress: bool) -> list[dict]:
     """The epochs study for one seed: one run to the largest count, its snapshots probed (constant lr)."""
     counts = [int(p.overrides["pretrain_epochs"]) for p in study.points]
-    if cfg.pretrain_schedule != "constant":  # a schedule over the total: every length is a run of its own
+    if cfg.pretrain.schedule != "constant":  # a schedule over the total: every length is a run of its own
         return [r for p in study.points for r in _rows_for_point(study, p, cfg, seed, a, b, encoder_name, progress)]
     longest = with_overrides(point_config(cfg, study.points[-1], seed), pretrain_epochs=max(counts))
     run = pretrain(longest, encoder_name, a, progress=progress, keep_epochs=tuple(counts))
@@ -196,14 +198,14 @@ def _row(study, point, seed, metrics, epochs, seconds, run_dir, cfg, a, b) -> di
 
 def training_sets(cfg: Config, a: ImageDataset, b: ImageDataset | None):
     """The studies' data: ``comparison_images`` of A's (and B's) training images, like notebook 05's methods."""
-    return (data_mod.limit_train(a, cfg.comparison_images),
-            data_mod.limit_train(b, cfg.comparison_images) if b is not None else None)
+    images = cfg.comparison.images
+    return data_mod.limit_train(a, images), (data_mod.limit_train(b, images) if b is not None else None)
 
 
 def run(cfg: Config, a: ImageDataset, b: ImageDataset | None, only: tuple[str, ...] | None = None,
         progress: bool = True) -> pd.DataFrame:
     """Every study's points for every seed: the tidy table (one row per study, point and seed)."""
-    encoder_name = cfg.comparison_encoder
+    encoder_name = cfg.comparison.encoder
     cfg = cfg.for_encoder(encoder_name)
     a, b = training_sets(cfg, a, b)
     chosen = [s for s in studies(cfg) if only is None or s.name in only]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -159,7 +159,7 @@ def _common_settings(cfg: Config, data: ImageDataset, encoder_name: str) -> dict
         "encoder": encoder_name,
         "encoder_revision": ENCODER_REVISIONS[encoder_name],
         "data": data_fingerprint(data),
-        "image_size": cfg.image_size,
+        "image_size": cfg.data.image_size,
         "batch_size": cfg.batch_size,
         "seed": cfg.seed,
         "precision": str(cfg.amp_dtype),
@@ -167,15 +167,16 @@ def _common_settings(cfg: Config, data: ImageDataset, encoder_name: str) -> dict
 
 
 def _compiled(module: nn.Module, cfg: Config) -> nn.Module:
-    return torch.compile(module) if cfg.compile else module
+    return torch.compile(module) if cfg.hardware.compile else module
 
 
 def pretrain_scheduler(optimizer: torch.optim.Optimizer, cfg: Config) -> torch.optim.lr_scheduler.LRScheduler | None:
     """The per-epoch learning-rate schedule of SSL pretraining: None for "constant" (the coursework's Adam),
     else a linear warm-up over ``pretrain_warmup_epochs`` and a cosine decay to 0 at ``pretrain_epochs``."""
-    if cfg.pretrain_schedule == "constant":
+    recipe = cfg.pretrain
+    if recipe.schedule == "constant":
         return None
-    warm, total = min(cfg.pretrain_warmup_epochs, cfg.pretrain_epochs - 1), cfg.pretrain_epochs
+    warm, total = min(recipe.warmup_epochs, recipe.epochs - 1), recipe.epochs
 
     def factor(epoch: int) -> float:  # the factor of epoch `epoch` (0-based)
         if epoch < warm:
@@ -218,11 +219,12 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
     encoder = build_encoder(encoder_name)
     model = build_method(method, encoder, cfg)
     if world.size > 1:
-        model = distributed.sync_batchnorm(model, cfg.sync_batchnorm, model.backbones)
+        model = distributed.sync_batchnorm(model, cfg.hardware.sync_batchnorm, model.backbones)
     model = to_device(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.pretrain_lr, weight_decay=cfg.pretrain_weight_decay)
-    views = build_views(cfg.augmentation, cfg.image_size, cfg.crop_scale)
+    recipe = cfg.pretrain  # the optimizer, schedule, epochs and augmentation of every method's pretraining
+    optimizer = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    views = build_views(recipe.augmentation, cfg.data.image_size, recipe.crop_scale)
     # Each process its own augmentation stream; rank 0's is a single process's.
     aug_gen = torch.Generator(device=cfg.torch_device).manual_seed(cfg.seed + 1 + AUGMENT_SEED_STRIDE * world.rank)
     forward = _compiled(distributed.wrap(model, cfg), cfg)
@@ -234,24 +236,24 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
         with autocast(cfg):
             return forward(x_a.contiguous(memory_format=memory), x_b.contiguous(memory_format=memory))
 
-    study = tuple(cfg.epochs_study) if epochs_study else ()
-    total = max((cfg.pretrain_epochs, *study))
-    if total > cfg.pretrain_epochs:
-        keep_epochs = (*keep_epochs, cfg.pretrain_epochs)
+    study = tuple(recipe.epochs_study) if epochs_study else ()
+    total = max((recipe.epochs, *study))
+    if total > recipe.epochs:
+        keep_epochs = (*keep_epochs, recipe.epochs)
     settings = {
         "method": method,
         **_common_settings(cfg, data, encoder_name),
         "epochs": total,
-        "lr": cfg.pretrain_lr,
-        "weight_decay": cfg.pretrain_weight_decay,
-        "augmentation": cfg.augmentation,
-        "crop_scale": cfg.crop_scale,
+        "lr": recipe.lr,
+        "weight_decay": recipe.weight_decay,
+        "augmentation": recipe.augmentation,
+        "crop_scale": recipe.crop_scale,
         **model.settings(),
     }
-    if cfg.monitor_every:  # the monitor does not change training, but a run's stored diagnostics depend on it
-        settings.update(monitor_every=cfg.monitor_every, knn_k=cfg.knn_k)
-    if cfg.pretrain_schedule != "constant":
-        settings.update(schedule=cfg.pretrain_schedule, warmup_epochs=cfg.pretrain_warmup_epochs)
+    if cfg.evaluation.monitor_every:  # the monitor changes no training, but a run's stored diagnostics depend on it
+        settings.update(monitor_every=cfg.evaluation.monitor_every, knn_k=cfg.evaluation.knn_k)
+    if recipe.schedule != "constant":
+        settings.update(schedule=recipe.schedule, warmup_epochs=recipe.warmup_epochs)
     scaler = grad_scaler(cfg)  # fp16 only, on the run's device
     name = f"{method}-{encoder_name}"
     on_epoch_end = monitor(encoder, data, cfg) if world.is_main else None
@@ -272,12 +274,12 @@ def pretrain(cfg: Config, encoder_name: str, data: ImageDataset, method: str = "
         name, settings, {"method": model}, optimizer,
         pretrain_scheduler(optimizer, cfg), total,
         step, len(data.y_train), cfg, scaler, progress, {"augment": aug_gen}, after_step=model.after_step,
-        on_epoch_end=on_epoch_end, world=world, layout={"sync_batchnorm": cfg.sync_batchnorm},
+        on_epoch_end=on_epoch_end, world=world, layout={"sync_batchnorm": cfg.hardware.sync_batchnorm},
     )
     run.modules["encoder"] = encoder
-    if total > cfg.pretrain_epochs:  # the tables' encoder is the one after pretrain_epochs: the shorter run
-        encoder.load_state_dict(load_snapshot(run.run_dir, cfg.pretrain_epochs))
-        run.encoder_epoch = cfg.pretrain_epochs
+    if total > recipe.epochs:  # the tables' encoder is the one after pretrain_epochs: the shorter run
+        encoder.load_state_dict(load_snapshot(run.run_dir, recipe.epochs))
+        run.encoder_epoch = recipe.epochs
     return run
 
 
@@ -318,7 +320,7 @@ CLASSIFIER_CROP_SCALE = (0.5, 1.0)
 
 def classifier_views(cfg: Config) -> Callable:
     """The augmentation of :func:`train_classifier`: ``views(x_uint8, generator)`` -> a batch of crops + flips."""
-    return build_views("crop-flip", cfg.image_size, CLASSIFIER_CROP_SCALE).first
+    return build_views("crop-flip", cfg.data.image_size, CLASSIFIER_CROP_SCALE).first
 
 
 def train_classifier(
@@ -344,7 +346,7 @@ def train_classifier(
     if batch_size is None:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     else:
-        cfg = replace(cfg, batch_size=batch_size)  # fit draws batches of cfg.batch_size
+        cfg = cfg.replace(batch_size=batch_size)  # fit draws batches of cfg.batch_size
         total = epochs * max(1, len(y) // batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, total) / total)))
@@ -374,22 +376,22 @@ def train_supervised(cfg: Config, encoder_name: str, data: ImageDataset, progres
     model = Classifier(build_encoder(encoder_name), data.num_classes)
     settings = {"method": "supervised", **_common_settings(cfg, data, encoder_name)}
     name = f"supervised-{encoder_name}"
-    full = _classifier_settings(settings, cfg.supervised_epochs, cfg.supervised_lr, len(data.y_train))
+    full = _classifier_settings(settings, cfg.supervised.epochs, cfg.supervised.lr, len(data.y_train))
     record = _shipped(cfg, name, full)
     if record is not None:
         return _shipped_run(record, name, full, cfg, progress, model=model)
     run = train_classifier(
         cfg, name, model, data.x_train, data.y_train,
-        cfg.supervised_epochs, cfg.supervised_lr, settings, progress,
+        cfg.supervised.epochs, cfg.supervised.lr, settings, progress,
     )
     run.modules["encoder"] = model.encoder
     return run
 
 
 def _shipped(cfg: Config, name: str, settings: dict) -> dict | None:
-    """A shipped run (:mod:`course_lib.shipped`) with these settings, when ``cfg.shipped_encoders`` and this
+    """A shipped run (:mod:`course_lib.shipped`) with these settings, when ``cfg.paths.shipped_encoders`` and this
     machine has no run of its own with them (a checkpoint, finished or not, always wins)."""
-    if not cfg.shipped_encoders or distributed.world().size > 1:
+    if not cfg.paths.shipped_encoders or distributed.world().size > 1:
         return None
     if (run_folder(cfg, name, settings) / CHECKPOINT).exists():
         return None

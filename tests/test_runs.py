@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import CourseError, data, resolve, runs, studies, train
+from course_lib import CourseError, data, evaluate, resolve, runs, studies, train
 from course_lib.images import ImageDataset
 
 #: A hand-written settings dict of the kind pretrain builds (lists where pretrain has tuples: JSON has no tuples).
@@ -62,6 +62,56 @@ def test_the_weights_fingerprint_is_pinned():
 
 def test_the_reseeded_streams_of_a_resume_on_another_device_are_pinned():
     assert runs.reseed(1, 3) == 7060020502466132290 and runs.reseed(0, 1) == 3373202220108974583
+
+
+#: The runs each preset starts, by the folder name fit would use (on 60 of the embedded digits, fp32 on the CPU):
+#: pinned before the settings moved into parts (issue 21), from a ``Config`` of flat fields. Each preset's main
+#: VICReg run and supervised baseline per encoder (with its own budget), notebook 05's methods on the comparison
+#: encoder, the first fine-tuning of a random-init N1, and notebook 07's probe key.
+PRESET_RUNS = {
+    "test": ["vicreg-N1-b0105e54f7", "supervised-N1-ecb02e2ab7", "vicreg-ResNet-18-bd7f2148ca",
+             "supervised-ResNet-18-161a8e2670", "vicreg-N1-b0105e54f7", "barlow_twins-N1-843beea952",
+             "wmse-N1-598cd374d5", "simclr-N1-85261a4772", "moco_v2-N1-5d39df7bac", "invariance_only-N1-f81d08d2ec",
+             "finetune-random-init-0.01-48a59561b7", "10ee7b60fd187b6f"],
+    "coursework": ["vicreg-N1-bac1497636", "supervised-N1-6d6274214b", "vicreg-N2-5c2c37b008",
+                   "supervised-N2-085d823ae2", "vicreg-N1-8182fedc2f", "barlow_twins-N1-be7ff14239",
+                   "wmse-N1-eeed3fcd42", "simclr-N1-bccc06df74", "moco_v2-N1-e8f41ea96b",
+                   "invariance_only-N1-907a08233c", "finetune-random-init-0.01-60cbe71cab", "10ee7b60fd187b6f"],
+    "cpu-cifar": ["vicreg-N1-7478c79841", "supervised-N1-472b548463", "vicreg-ResNet-18-8770df7bc0",
+                  "supervised-ResNet-18-cf9d860c16", "vicreg-N1-7478c79841", "barlow_twins-N1-d93edc8e1c",
+                  "wmse-N1-b16a644df4", "simclr-N1-80d9f8b3b6", "moco_v2-N1-1937524e3d",
+                  "invariance_only-N1-4362a4e0a1", "finetune-random-init-0.01-a9197f3fa8", "33a9aed78beecc70"],
+}
+
+
+class _Started(Exception):
+    """Raised by a stand-in for fit: the run's folder name, and nothing trained."""
+
+
+@pytest.mark.parametrize("preset", list(PRESET_RUNS))
+def test_the_runs_a_preset_starts_are_pinned(preset, tmp_path, monkeypatch):
+    def started(name, settings, *args, **kwargs):
+        raise _Started(runs.run_folder(cfg, name, settings).name)
+
+    monkeypatch.setattr(train, "fit", started)
+    a = data.limit_train(data.load_dataset("digits-scattered-a"), 60)
+    cfg = resolve(preset, device="cpu", precision="fp32", runs_dir=str(tmp_path), shipped_encoders=False)
+    names = []
+
+    def name_of(start, *args, **kwargs):
+        with pytest.raises(_Started) as run:
+            start(*args, progress=False, **kwargs)
+        names.append(str(run.value))
+
+    for encoder in cfg.encoders:
+        name_of(train.pretrain_vicreg, cfg.for_encoder(encoder), encoder, a)
+        name_of(train.train_supervised, cfg.for_encoder(encoder), encoder, a)
+    for method in (*cfg.methods, "invariance_only"):
+        name_of(train.pretrain, cfg.for_encoder(cfg.comparison_encoder), cfg.comparison_encoder, a, method)
+    torch.manual_seed(0)
+    name_of(evaluate.semi_supervised, train.random_encoder(cfg, "N1"), a, cfg.replace(probe_epochs=2),
+            cfg.label_fractions[0], "random-init")
+    assert names + [studies._probe_key(cfg, a, None, 3)] == PRESET_RUNS[preset]
 
 
 # ----------------------------------------------------------------------------- atomic writes
