@@ -25,20 +25,20 @@ from .config import METHOD_TITLES, Config, project_root
 from .narrate import listing
 from .results import (
     COLUMNS, PROTOCOL_ORDER, REAL_DATA_CSV, _default_real_data, encoder_budget, load_baselines, load_data_description,
-    load_results, load_rows, make_row, metrics_dir, pick, save_baselines, save_data_description, save_rows,
-    test_split_sizes, top1_of,
+    load_results, load_rows, make_row, metrics_dir, pick, real_data_path, save_baselines, save_data_description,
+    save_rows, test_split_sizes, top1_of,
 )
 
 # What the notebooks and tests reach through this module: the names of .results and .claims they use, then the
 # report's own.
 __all__ = [
     "COLUMNS", "PROTOCOL_ORDER", "REAL_DATA_CSV", "encoder_budget", "load_baselines", "load_results", "load_rows",
-    "make_row", "metrics_dir", "pick", "save_baselines", "save_data_description", "save_rows", "test_split_sizes",
+    "make_row", "metrics_dir", "pick", "real_data_path", "save_baselines", "save_data_description", "save_rows", "test_split_sizes",
     "top1_of",
     "CLAIMS", "COURSEWORK", "COURSEWORK_TRAIN_IMAGES", "HELD", "LITERATURE", "NOISE", "NOT_COMPARABLE", "NOT_HELD",
     "NOT_RUN", "OTHER_DATA", "Claim", "check_claim", "check_claims", "comparability", "comparison_table",
     "noise_tolerance", "resolve_key", "verdict_flips", "verdict_summary", "verdict_table",
-    "DATASET_TITLES", "VERDICT_LEGEND", "conclusions_section", "findings", "finetune_findings", "page_line",
+    "DATASET_TITLES", "REPORT_FIGURES", "VERDICT_LEGEND", "conclusions_section", "findings", "finetune_findings", "page_line",
     "write_report",
 ]
 
@@ -211,6 +211,41 @@ def _md(df: pd.DataFrame) -> str:
     return head + "".join("| " + " | ".join(fmt(v) for v in row) + " |\n" for row in df.itertuples(index=False))
 
 
+#: The figures a report page shows under its header when the run drew them (notebooks 06 and 04), with their captions.
+REPORT_FIGURES = (("accuracy_overview", "Every result at a glance: top-1 on the test splits per protocol, encoder and "
+                   "method, with chance and the raw-pixel floor"),
+                  ("semi_supervised", "What a few labels buy: kNN, linear probe and fine-tuning on the same "
+                   "labelled images"))
+
+
+def rows_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Every row as the report page lists it, narrow enough for a page: the data set is in the header, the method
+    as papers write it, and the encoder's training as one column ("30 ep x 50,000")."""
+    def trained(row) -> str:
+        epochs, images = row.get("encoder_epochs"), row.get("encoder_images")
+        if pd.isna(epochs) or not epochs:
+            return "—"
+        return f"{int(epochs)} ep" + (f" x {int(images):,}" if not pd.isna(images) and images else "")
+
+    out = pd.DataFrame({
+        "set": df["set"], "encoder": df["encoder"],
+        "method": df["method"].map(lambda m: METHOD_TITLES.get(m, m)), "protocol": df["protocol"],
+        "top-1": df["top1"], "top-5": df["top5"],
+        "encoder trained": df.apply(trained, axis=1) if len(df) else pd.Series(dtype=str),
+        "protocol epochs": df["epochs"], "seconds": df["seconds"],
+    })
+    return out.reset_index(drop=True)
+
+
+def _figure_lines(cfg: Config) -> list[str]:
+    """Markdown images of :data:`REPORT_FIGURES` that this run drew, linked where the report is promoted to
+    (``report/<folder>/results.md`` -> ``figures/<folder>/``)."""
+    up = "../" if not cfg.report_folder else "../../"
+    where = f"figures/{cfg.report_folder}/" if cfg.report_folder else "figures/"
+    return [f"**Figure.** {caption}.\n\n![{caption}]({up}{where}{name}.png)\n"
+            for name, caption in REPORT_FIGURES if (cfg.out_path / "figures" / f"{name}.png").exists()]
+
+
 def write_report(cfg: Config, real_data: Path | str | None = None) -> tuple[Path, Path]:
     """Write ``<out_dir>/report/results.csv`` and ``results.md`` from the saved rows.
 
@@ -259,10 +294,7 @@ def write_report(cfg: Config, real_data: Path | str | None = None) -> tuple[Path
         "",
         *[f"- {b}" for b in budgets],
         "",
-        "## What we measured",
-        "",
-        _md(df[[c for c in COLUMNS + ["encoder_epochs", "encoder_images"] if c in df.columns]]),
-        "",
+        *_figure_lines(cfg),
         "## Beside the coursework (its section 7.4) and the literature",
         "",
         "The coursework measured CIFAR-10 (A) and Tiny ImageNet (B); " + verdict,
@@ -278,6 +310,10 @@ def write_report(cfg: Config, real_data: Path | str | None = None) -> tuple[Path
         text += ["", "## What fine-tuning added, on the same labelled images", "",
                  "Each fine-tune starts from the linear probe fitted on its labelled images (LP-FT); beside it, that "
                  "probe and kNN with the same images as memory.", "", *tuned]
+    text += ["", "## Every measured row", "",
+             f"{len(df)} rows; the data sets are named above, and `results.csv` has every column. *Encoder trained*: "
+             "the epochs and training images the encoder had before the protocol ran (— for none).", "",
+             _md(rows_table(df))]
     if few_classes:
         text += ["", f"Top-5 is 100 % by construction on {', '.join(few_classes)}: it has no more than five classes."]
     text += ["", *conclusions_section(df, test_split_sizes(df, cfg), real_data=None if same_data else (

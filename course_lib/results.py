@@ -120,6 +120,12 @@ def load_rows(cfg: Config) -> pd.DataFrame:
     return df.drop(columns="_p").reset_index(drop=True)
 
 
+def real_data_path() -> Path:
+    """The committed real-data ``results.csv`` the notebooks and the digits' report read: the first of
+    :data:`REAL_DATA_CSVS` that exists (its folder names the preset that made it), else :data:`REAL_DATA_CSV`."""
+    return _default_real_data()
+
+
 def _default_real_data() -> Path:
     found = [project_root() / p for p in REAL_DATA_CSVS if (project_root() / p).exists()]
     return found[0] if found else project_root() / REAL_DATA_CSV

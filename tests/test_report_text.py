@@ -332,3 +332,32 @@ def test_the_report_passes_on_the_rows_and_the_claims_it_renders(tmp_path):
     assert not (tmp_path / "run").exists()
     report.save_baselines(cfg, {"A": 50.0})
     assert report.load_baselines(cfg) == {"A": 50.0}
+
+
+def test_the_report_page_opens_with_its_figures_and_ends_with_a_narrow_table(tmp_path):
+    cfg = resolve("coursework", out_dir=str(tmp_path), data_root=str(tmp_path))
+    report.save_rows(cfg, "x", [row("A", "N1", "supervised", "supervised", 83.9),
+                                row("A", "N1", "vicreg", "linear", 51.7, encoder_epochs=30),
+                                row("A", "N1", "random-init", "linear", 47.9, encoder_epochs=0, encoder_images=0)])
+    text = report.write_report(cfg, real_data=tmp_path / "absent.csv")[1].read_text()
+    assert "![" not in text  # no figure drawn yet: no link to a missing picture
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "accuracy_overview.png").write_bytes(b"png")
+    text = report.write_report(cfg, real_data=tmp_path / "absent.csv")[1].read_text()
+    # report/coursework/results.md -> figures/coursework/accuracy_overview.png
+    assert "](../../figures/coursework/accuracy_overview.png)" in text and "semi_supervised" not in text
+    order = [text.index(s) for s in ("**Figure.**", "## Beside the coursework", "## What pretraining added",
+                                     "## Every measured row", "## Conclusions")]
+    assert order == sorted(order)
+    rows = report.rows_table(report.load_rows(cfg))
+    assert list(rows.columns) == ["set", "encoder", "method", "protocol", "top-1", "top-5", "encoder trained",
+                                  "protocol epochs", "seconds"]
+    by_method = rows.set_index("method")["encoder trained"].to_dict()
+    assert by_method == {"supervised": "30 ep x 50,000", "VICReg": "30 ep x 50,000", "random-init": "—"}
+    # the digits' report sits at the top of report/: one folder up
+    digits = resolve("test", out_dir=str(tmp_path / "d"))
+    (tmp_path / "d" / "figures").mkdir(parents=True)
+    (tmp_path / "d" / "figures" / "semi_supervised.png").write_bytes(b"png")
+    report.save_rows(digits, "x", [row("A", "N1", "supervised", "supervised", 95.6, dataset="digits")])
+    text = report.write_report(digits, real_data=tmp_path / "absent.csv")[1].read_text()
+    assert "](../figures/semi_supervised.png)" in text and "accuracy_overview" not in text
