@@ -122,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default=None, help="test, cpu (default), colab-t4 or full")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                     help="override a knob or any Config setting (repeatable)")
-    ap.add_argument("--only", nargs="*", default=None, help="run only notebooks whose name contains one of these")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="run only notebooks whose name contains one of these, on top of the last run's rows and "
+                         "figures in build/<preset>/ (nothing promoted)")
     ap.add_argument("--no-promote", action="store_true", help="leave report/ and figures/ alone")
     ap.add_argument("--studies", action="store_true",
                     help="train notebook 07's study grids and update only report/studies.csv and figures/study_*")
@@ -162,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: out_dir {str(out)!r} is where the promoted report lives: pick an empty working folder, "
               "e.g. -p out_dir=build/mine", file=sys.stderr)
         return 2
-    for sub in ("metrics", "report", "figures", "notebooks"):
-        shutil.rmtree(out / sub, ignore_errors=True)
+    if not args.only:  # a whole run starts clean; --only reruns some notebooks on top of the last run's rows
+        for sub in ("metrics", "report", "figures", "notebooks"):
+            shutil.rmtree(out / sub, ignore_errors=True)
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     knobs = {k: v for k, v in params.items() if k in KNOBS and k != "out_dir"}
     # papermill writes a tuple into the injected cell as its text: pass lists (resolve() makes them tuples again)

@@ -69,3 +69,15 @@ def test_out_dir_on_the_report_itself_is_refused(tmp_path, monkeypatch, capsys):
     (tmp_path / "report").mkdir()
     assert run.main(["--preset", "test", "-p", f"out_dir={tmp_path / 'report'}"]) == 2
     assert "pick an empty working folder" in capsys.readouterr().err
+
+
+def test_only_reruns_a_notebook_on_top_of_the_last_runs_rows(tmp_path, monkeypatch):
+    """`--only 07` must not delete the rows and figures the other notebooks of the last run wrote."""
+    _probe_notebook(tmp_path, monkeypatch, "pathlib.Path(out_dir, 'seen.txt').write_text('ran')\n")
+    out = tmp_path / "build" / "test"
+    (out / "metrics").mkdir(parents=True)
+    (out / "metrics" / "04.json").write_text("[]")
+    assert run.main(["--preset", "test", "--only", "00", "--no-promote"]) == 0
+    assert (out / "metrics" / "04.json").exists() and (out / "seen.txt").read_text() == "ran"
+    assert run.main(["--preset", "test", "--no-promote"]) == 0  # a whole run starts clean
+    assert not (out / "metrics" / "04.json").exists()
