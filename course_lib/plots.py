@@ -287,14 +287,25 @@ def _budget(df, encoder: str, method: str) -> str:
 def _overview_rows(df) -> list[tuple[str, str, str, str]]:
     """(protocol, row label, method, key) in reading order: protocol, encoder, method; each label carries the
     encoder's training epochs (a short-trained row says so)."""
+    import re
+
     methods = list(METHOD_COLORS)
-    order = lambda m: methods.index(m.split(" (")[0]) if m.split(" (")[0] in methods else len(methods)
+
+    def order(m: str) -> tuple:  # method as METHOD_COLORS lists them, then a twice-run method's budgets in epochs
+        base, _, rest = m.partition(" (")
+        epochs = re.match(r"(\d+) ep\)", rest)
+        return (methods.index(base) if base in methods else len(methods), base, int(epochs.group(1)) if epochs else -1, m)
+
+    def title(m: str) -> str:  # "vicreg (30 ep)" -> "VICReg (30 ep)"
+        base, sep, rest = m.partition(" (")
+        return METHOD_TITLES.get(base, base) + sep + rest
+
     rows = []
     protocols = [p for p in PROTOCOLS if p in set(df["protocol"])] + sorted(set(df["protocol"]) - set(PROTOCOLS))
     for protocol in protocols:
         sub = df[df["protocol"] == protocol]
-        pairs = sorted({(e, m) for e, m in zip(sub["encoder"], sub["method"])}, key=lambda em: (em[0], order(em[1]), em[1]))
-        rows += [(protocol, f"{e} · {m}{_budget(df, e, m)}", m, f"{protocol}|{e}|{m}") for e, m in pairs]
+        pairs = sorted({(e, m) for e, m in zip(sub["encoder"], sub["method"])}, key=lambda em: (em[0], order(em[1])))
+        rows += [(protocol, f"{e} · {title(m)}{_budget(df, e, m)}", m, f"{protocol}|{e}|{m}") for e, m in pairs]
     return rows
 
 

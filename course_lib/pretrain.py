@@ -22,7 +22,7 @@ import os
 import sys
 
 from . import data, distributed, evaluate, runs, shipped, train
-from .config import METHOD_NAMES, parse_param, resolve
+from .config import METHOD_NAMES, PRESETS, parse_param, resolve
 from .errors import CourseError
 
 
@@ -38,7 +38,7 @@ def _sets(cfg, world: distributed.World):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="torchrun [...] -m course_lib.pretrain", description=__doc__.split("\n")[0])
-    ap.add_argument("--preset", default=None, help="test, cpu (default), cpu-cifar, colab-t4 or full")
+    ap.add_argument("--preset", default=None, help=f"one of {', '.join(PRESETS)} (default: cpu)")
     ap.add_argument("--method", default="vicreg",
                     help="vicreg (default), barlow_twins, wmse, simclr, moco_v2; or supervised (notebook 01's baseline)")
     ap.add_argument("--encoder", default=None, help="N1 or ResNet-18 (default: the preset's first encoder)")

@@ -119,7 +119,7 @@ def store_outputs(notebooks: list[Path], source: Path | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m course_lib.run", description=__doc__.split("\n")[0])
-    ap.add_argument("--preset", default=None, help="test, cpu (default), colab-t4 or full")
+    ap.add_argument("--preset", default=None, help=f"one of {', '.join(PRESETS)} (default: cpu)")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                     help="override a knob or any Config setting (repeatable)")
     ap.add_argument("--only", nargs="*", default=None,
