@@ -6,9 +6,18 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 from .errors import CourseError
+
+
+def _resnet18() -> nn.Module:
+    """torchvision's ``resnet18()``, untrained. Imported here, not at the top: ``torchvision.models`` pulls in
+    ``torch._dynamo`` and adds ~3 s to every process that imports course_lib (each notebook's kernel, each
+    test's subprocess), most of which never build a ResNet."""
+    from torchvision.models import resnet18
+
+    return resnet18(weights=None)
+
 
 #: The coursework's parameter count for N1 *with* its 10-class linear head.
 N1_COURSEWORK_PARAMS = 403_530
@@ -68,7 +77,7 @@ class ResNet18(nn.Module):
 
     def __init__(self, in_channels: int = 3):
         super().__init__()
-        net = resnet18(weights=None)
+        net = _resnet18()
         net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()
         net.fc = nn.Identity()
@@ -105,7 +114,7 @@ class N2(nn.Module):
 
     def __init__(self, in_channels: int = 3, head: int | None = None):
         super().__init__()
-        net = resnet18(weights=None)
+        net = _resnet18()
         net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1)
         net.fc = nn.Linear(512, head) if head else nn.Identity()  # head=1000: the coursework's counted model
         self.net = net
