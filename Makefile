@@ -87,9 +87,10 @@ book: $(VENV)/.installed-book
 ## Store the notebooks' outputs from a finished run (what the committed notebooks and the site show): by default
 ## `make report`'s, FROM=build/coursework/notebooks a real-data run's; FROM= (empty) re-executes them with the test
 ## preset instead. nbval compares only the cells tagged nbval-check-output, which are the same on every preset.
+## ONLY=07 stores only the notebooks whose names contain it (after `course_lib.run --only 07` reran one).
 FROM ?= build/cpu/notebooks
 notebooks: $(VENV)/.installed
-	$(PY) -m course_lib.run --store-outputs $(if $(FROM),--from "$(FROM)")
+	$(PY) -m course_lib.run --store-outputs $(if $(FROM),--from "$(FROM)") $(if $(ONLY),--only $(ONLY))
 
 ## Point every notebook's Colab badge and install cell at pyproject's Repository URL.
 colab: $(VENV)/.installed

@@ -583,7 +583,7 @@ PRESETS: dict[str, dict] = {
         probe_epochs=20, finetune_steps=20, projector=(256, 256, 256), tsne_points=300,
         crop_scale=(0.3, 1.0), checkpoint_every_s=0,  # a checkpoint per epoch: a stopped run keeps each one
         # notebooks 02 (collapse, live) and 05: every method 4 epochs (= pretrain_epochs, so 05 reuses 02's runs)
-        collapse_epochs=4, moco_queue=256, studies_grid="quick",
+        collapse_epochs=4, moco_queue=256, studies_grid="quick", encoders=("N1", "N2"),
     ),
     # The main job of `make report`: the whole study on the embedded scattered digits, minutes on 2 CPU cores.
     "cpu": dict(

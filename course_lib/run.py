@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="override a knob or any Config setting (repeatable)")
     ap.add_argument("--only", nargs="*", default=None,
                     help="run only notebooks whose name contains one of these, on top of the last run's rows and "
-                         "figures in build/<preset>/ (nothing promoted)")
+                         "figures in build/<preset>/ (nothing promoted); with --store-outputs, store only these")
     ap.add_argument("--no-promote", action="store_true", help="leave report/ and figures/ alone")
     ap.add_argument("--studies", action="store_true",
                     help="train notebook 07's study grids and update only report/studies.csv and figures/study_*")
@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     root = project_root()
     if args.store_outputs:
         try:
-            store_outputs(notebook_list(root / "notebooks"), Path(args.source) if args.source else None)
+            notebooks = notebook_list(root / "notebooks")
+            if args.only:  # e.g. only 07's outputs from a run that reran 07 alone (--only 07)
+                notebooks = [nb for nb in notebooks if any(s in nb.name for s in args.only)]
+            store_outputs(notebooks, Path(args.source) if args.source else None)
         except CourseError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

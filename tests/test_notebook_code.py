@@ -86,9 +86,10 @@ def test_notebook_04s_probe_is_the_librarys_head(n):
 
 
 #: A call into the course's learning code (or torch's): a cell that makes one is about learning representations.
+#: studies' verdict helpers (compare, steps, collapsed, seed_spread) only feed sentences: not learning code.
 LEARNING = __import__("re").compile(
-    r"\b(evaluate|train|plots|diagnostics|methods|models|data|studies|losses|augment)\.\w+\(|torch\.|\.backward\("
-    r"|report\.(save|make_row)")
+    r"\b(evaluate|train|plots|diagnostics|methods|models|data|losses|augment)\.\w+\(|torch\.|\.backward\("
+    r"|\bstudies\.(?!compare|steps|collapsed|seed_spread)\w+\(|report\.(save|make_row)|\bshow\(")
 
 
 def code_cells():

@@ -81,3 +81,30 @@ def test_only_reruns_a_notebook_on_top_of_the_last_runs_rows(tmp_path, monkeypat
     assert (out / "metrics" / "04.json").exists() and (out / "seen.txt").read_text() == "ran"
     assert run.main(["--preset", "test", "--no-promote"]) == 0  # a whole run starts clean
     assert not (out / "metrics" / "04.json").exists()
+
+
+def test_store_outputs_takes_a_runs_outputs_only_for_the_notebooks_asked_and_refuses_other_code(tmp_path, monkeypatch,
+                                                                                              capsys):
+    import nbformat
+
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    mine, ran = tmp_path / "notebooks", tmp_path / "build" / "notebooks"
+    mine.mkdir()
+    ran.mkdir(parents=True)
+    for name in ("06_report.ipynb", "07_studies.ipynb"):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# text"), nbformat.v4.new_code_cell("x = 1")])
+        nbformat.write(nb, mine / name)
+        done = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text=f"ran {name}\n"),
+            nbformat.v4.new_output("stream", name="stderr", text="a warning\n")])])
+        nbformat.write(done, ran / name)
+    assert run.main(["--store-outputs", "--from", str(ran), "--only", "07"]) == 0
+    stored = nbformat.read(mine / "07_studies.ipynb", as_version=4)
+    assert stored.cells[0].source == "# text"  # the committed text stays, the run's outputs come in
+    assert [o["text"] for o in stored.cells[1].outputs] == ["ran 07_studies.ipynb\n"]  # stderr dropped
+    assert nbformat.read(mine / "06_report.ipynb", as_version=4).cells[1].outputs == []  # not asked: untouched
+    # a run made from other code is refused in one line, and the notebook keeps what it had
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 2")]), ran / "06_report.ipynb")
+    assert run.main(["--store-outputs", "--from", str(ran), "--only", "06"]) == 2
+    assert "another version of 06_report.ipynb's code" in capsys.readouterr().err
+    assert nbformat.read(mine / "06_report.ipynb", as_version=4).cells[1].outputs == []
