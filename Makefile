@@ -11,8 +11,10 @@ NOTEBOOKS ?= notebooks
 # --no-compile: Python compiles a module when it is first imported instead of all ~6 GB of torch's stack at install
 # time (measured: torch alone installs in 11 s instead of 31 s)
 PIP_FLAGS ?= --no-compile
-# make test: test files (and notebooks) spread over this many pytest-xdist workers, each with one torch thread
-# (two threads per worker on 2 cores would wait on each other); 2 fits a 2-core CI machine
+# make test: the notebooks under nbval spread over this many pytest-xdist workers, each with one torch thread (two
+# threads per worker on 2 cores would wait on each other); 2 fits a 2-core CI machine. Measured from fresh clones:
+# nbval 227 s on 2 workers against 281 s in one process; the unit tests stay in one process (on 2 workers with a
+# thread each they took 547 s against ~450 s: their longest files train with both threads)
 TEST_JOBS ?= 2
 
 .PHONY: report report-cifar coursework coursework-runs encoders studies test unit nbval notebooks colab env bench book clean
@@ -80,7 +82,7 @@ studies: $(VENV)/.installed
 test: unit nbval
 
 unit: $(VENV)/.installed-reference
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile tests
+	$(PY) -m pytest tests
 
 nbval: $(VENV)/.installed
 	COURSE_PRESET=test OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --nbval-lax -p no:cacheprovider notebooks
