@@ -11,10 +11,11 @@ NOTEBOOKS ?= notebooks
 # --no-compile: Python compiles a module when it is first imported instead of all ~6 GB of torch's stack at install
 # time (measured: torch alone installs in 11 s instead of 31 s)
 PIP_FLAGS ?= --no-compile
-# make test: the unit tests and the notebooks under nbval in one pytest session, spread over this many pytest-xdist
-# workers by file, each with one torch thread (two threads per worker on 2 cores would wait on each other); the
-# longest file (tests/test_real_path.py, every notebook on the real formats) is handed out first. Measured here
-# (2026-12-03, 2 cores): 510 s for all 580 tests, against 450 s + 230 s run one after the other
+# make test: the unit tests and the notebooks under nbval in one pytest session on this many pytest-xdist workers,
+# each with one torch thread (two threads per worker on 2 cores would wait on each other). A worker takes a whole
+# test file, or all eight notebooks in order (04 reuses 01's and 02's runs), longest first (tests/conftest.py).
+# Measured from a fresh clone's environment, no runs/ (2026-12-03, 2 cores): 731 s; the same tests as two sessions
+# one after the other (the notebooks on 2 workers, training the same runs twice) took 901 s
 TEST_JOBS ?= 2
 
 .PHONY: report report-cifar coursework coursework-runs encoders studies test unit nbval notebooks colab env bench book clean
@@ -81,14 +82,14 @@ studies: $(VENV)/.installed
 ## Unit tests (with the lightly parity tests) and the committed notebooks under nbval (test preset:
 ## notebooks/conftest.py), side by side on TEST_JOBS workers. `make unit` / `make nbval` run one half.
 test: $(VENV)/.installed-reference
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --nbval-lax -p no:cacheprovider \
-	  tests/test_real_path.py tests notebooks
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --nbval-lax \
+	  -p no:cacheprovider tests notebooks
 
 unit: $(VENV)/.installed-reference
 	$(PY) -m pytest tests
 
 nbval: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --nbval-lax -p no:cacheprovider notebooks
+	$(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks
 
 ## The course as a static website (Jupyter Book) from the notebooks' stored outputs, nothing re-executed:
 ## build/book/_build/html/index.html, opens offline. NOTEBOOKS=build/cpu/notebooks shows a `make report` run's.

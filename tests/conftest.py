@@ -6,6 +6,35 @@ import torch
 
 from course_lib import data, train
 
+# `make test` runs on 2 pytest-xdist workers with `--dist loadfile --no-loadscope-reorder`. Each file is one unit of
+# work, except the eight notebooks, which are one unit run in order on one worker (04 reuses the runs that 01 and 02
+# trained; on two workers both would train them). Units are handed out in this order, the longest first, so that no
+# worker is left with a long one at the end while the other idles; pytest itself collects in path order.
+# (pytest-xdist's own `--dist loadgroup` cannot group them: pytest 9 ignores the group it writes into a test's id.)
+LONGEST_FIRST = ("tests/test_real_path.py", "notebooks", "tests/test_distributed.py")
+
+
+def work_unit(nodeid: str) -> str:
+    path = nodeid.split("::")[0]
+    return "notebooks" if path.endswith(".ipynb") else path
+
+
+def pytest_collection_modifyitems(items):
+    order = {u: i for i, u in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: order.get(work_unit(item.nodeid), len(order)))  # stable: each file's order kept
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByUnit(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ByUnit(config, log)
+
 
 @pytest.fixture(scope="module")
 def one_thread():
@@ -37,3 +66,4 @@ def dies_in_epoch(monkeypatch):
         monkeypatch.setattr(train, "batches", dying_batches)
 
     return arm
+
