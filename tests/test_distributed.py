@@ -147,7 +147,7 @@ def test_without_the_gather_or_synced_statistics_two_processes_differ(parity):
 
 # --------------------------------------------------------------------------- whole runs on the digits
 
-EPOCHS = 10
+EPOCHS = 6
 
 
 def _settings(runs: Path, seed: int = 0) -> list[str]:
