@@ -66,4 +66,3 @@ def dies_in_epoch(monkeypatch):
         monkeypatch.setattr(train, "batches", dying_batches)
 
     return arm
-
