@@ -10,13 +10,80 @@ from torch import nn
 from .errors import CourseError
 
 
-def _resnet18() -> nn.Module:
-    """torchvision's ``resnet18()``, untrained. Imported here, not at the top: ``torchvision.models`` pulls in
-    ``torch._dynamo`` and adds ~3 s to every process that imports course_lib (each notebook's kernel, each
-    test's subprocess), most of which never build a ResNet."""
-    from torchvision.models import resnet18
+class BasicBlock(nn.Module):
+    """ResNet's two-convolution residual block: ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``.
 
-    return resnet18(weights=None)
+    The shortcut is the identity, or ``downsample`` (a strided 1x1 convolution + BatchNorm) where the block
+    halves the map or widens the channels. Names and order follow torchvision's ``BasicBlock``, so a
+    torchvision ResNet-18's ``state_dict`` loads into ours and back.
+    """
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + shortcut)
+
+
+class _ResNet18(nn.Module):
+    """ResNet-18 (He et al., 2016) laid out as torchvision's ``resnet18(weights=None)``, untrained.
+
+    A 7x7 stride-2 stem, a 3x3 stride-2 max-pool, four stages of two :class:`BasicBlock` (64, 128, 256,
+    512 channels; stages 2-4 halve the map), a global average pool and a 1000-way ``fc``. The same
+    parameter names, the same modules built in the same order and the same initialisation (He-normal
+    convolutions, BatchNorm at 1 and 0), so under one seed it draws torchvision's very weights
+    (tests/test_core.py checks both). Written here rather than imported: ``import torchvision`` pulls
+    in ``torch._dynamo`` and adds ~9 s to every process that builds a ResNet on a 2-core CPU (each notebook's
+    kernel, each test's subprocess).
+    """
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self._width = 64
+        self.layer1 = self._stage(64, 1)
+        self.layer2 = self._stage(128, 2)
+        self.layer3 = self._stage(256, 2)
+        self.layer4 = self._stage(512, 2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _stage(self, planes: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self._width != planes:
+            downsample = nn.Sequential(nn.Conv2d(self._width, planes, 1, stride=stride, bias=False),
+                                       nn.BatchNorm2d(planes))
+        first = BasicBlock(self._width, planes, stride, downsample)
+        self._width = planes
+        return nn.Sequential(first, BasicBlock(planes, planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def _resnet18() -> nn.Module:
+    """ResNet-18 as torchvision's ``resnet18(weights=None)`` builds it (see :class:`_ResNet18`)."""
+    return _ResNet18()
 
 
 #: The coursework's parameter count for N1 *with* its 10-class linear head.

@@ -226,6 +226,28 @@ def test_channels_last_where_it_pays_and_the_same_numbers_either_way():
     assert torch.allclose(n1(x.contiguous(memory_format=torch.channels_last)), plain, atol=1e-5)
 
 
+def test_our_resnet18_is_torchvisions_weight_for_weight():
+    """course_lib writes ResNet-18 out (torchvision's import costs ~9 s per process); it must be torchvision's."""
+    from torchvision.models import resnet18
+
+    torch.manual_seed(3)
+    theirs = resnet18(weights=None)
+    torch.manual_seed(3)
+    ours = models._resnet18()
+    a, b = theirs.state_dict(), ours.state_dict()
+    assert list(a) == list(b)  # same names in the same order: checkpoints load either way
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same initial weights under one seed
+    x = torch.randn(3, 3, 64, 64)
+    torch.manual_seed(4)
+    ours.load_state_dict(resnet18(weights=None).state_dict())
+    torch.manual_seed(4)
+    theirs = resnet18(weights=None)
+    for mode in (True, False):  # train (batch statistics) and eval (running statistics)
+        theirs.train(mode), ours.train(mode)
+        assert torch.allclose(ours(x), theirs(x), atol=1e-5)
+    assert not torch.allclose(models._resnet18()(x), theirs(x), atol=1e-3)  # a fresh draw differs: the check can fail
+
+
 def test_resnet18_has_the_cifar_stem():
     net = models.ResNet18().net
     assert net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)

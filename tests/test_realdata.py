@@ -96,6 +96,25 @@ def test_cifar10_missing_data_names_the_download(tmp_path, monkeypatch):
         realdata.load_cifar10(tmp_path)
 
 
+def test_cifar10_file_list_is_torchvisions():
+    """The md5s are written out in realdata (loading never imports torchvision); they are torchvision's."""
+    from torchvision.datasets import CIFAR10
+
+    official = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+    assert realdata._cifar_files() == [tuple(f) for f in official]
+    assert (realdata.CIFAR10_URL, realdata.CIFAR10_TGZ, realdata.CIFAR10_TGZ_MD5) == \
+        (CIFAR10.url, CIFAR10.filename, CIFAR10.tgz_md5)
+
+
+def test_md5_check_tells_a_changed_byte(tmp_path):
+    f = tmp_path / "batch"
+    f.write_bytes(b"abc")
+    assert realdata._md5_matches(f, "900150983cd24fb0d6963f7d28e17f72")  # md5("abc"), RFC 1321's test suite
+    f.write_bytes(b"abd")
+    assert not realdata._md5_matches(f, "900150983cd24fb0d6963f7d28e17f72")
+    assert not realdata._md5_matches(tmp_path / "missing", "900150983cd24fb0d6963f7d28e17f72")
+
+
 def test_cifar10_download_uses_torchvision_url_and_md5(tmp_path, monkeypatch):
     import torchvision.datasets.utils as tvu
     from torchvision.datasets import CIFAR10
