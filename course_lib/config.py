@@ -252,6 +252,16 @@ def _whole_list(values) -> bool:
     return all(_is_whole(v) and v >= 1 for v in values)
 
 
+#: The files a saved figure can get (course_lib.plots.save): PNG for the notebooks and the website, the vector
+#: copies for people exporting figures.
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+def _figure_formats(values) -> bool:
+    return (len(values) >= 1 and values[0] == "png" and set(values) <= set(FIGURE_FORMATS)
+            and len(set(values)) == len(values))
+
+
 def _crop_range(v) -> bool:
     return len(v) == 2 and all(map(_is_real, v)) and 0 < v[0] <= v[1] <= 1
 
@@ -407,6 +417,9 @@ class PathSettings:
                                      "with their settings; False: train your own")
     checkpoint_every_s: float = setting(0.0, Real(ge=0.0), "save after an epoch if this many seconds passed since "
                                         "the last save")
+    figure_formats: tuple[str, ...] = setting(
+        FIGURE_FORMATS, Items("list png first, then any of pdf, svg", "png,pdf", _figure_formats, split=True),
+        "the files each saved figure gets beside its PNG (the test preset: the PNG alone, a third of the time)")
 
 
 @dataclass(frozen=True)
@@ -584,6 +597,10 @@ PRESETS: dict[str, dict] = {
         crop_scale=(0.3, 1.0), checkpoint_every_s=0,  # a checkpoint per epoch: a stopped run keeps each one
         # notebooks 02 (collapse, live) and 05: every method 4 epochs (= pretrain_epochs, so 05 reuses 02's runs)
         collapse_epochs=4, moco_queue=256, studies_grid="quick", encoders=("N1", "N2"),
+        figure_formats=("png",),  # the vector copies cost two more renderings of each figure: ~2 s each here
+        # N2 at a stated, smaller budget: a loop over two encoders runs under nbval in seconds (N2 through the
+        # whole real protocol, its fine-tuning included: tests/test_real_path.py)
+        encoder_overrides={"N2": dict(train_images=150, label_fractions=())},
     ),
     # The main job of `make report`: the whole study on the embedded scattered digits, minutes on 2 CPU cores.
     "cpu": dict(

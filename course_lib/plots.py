@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .config import METHOD_TITLES, Config
+from .config import FIGURE_FORMATS, METHOD_TITLES, Config
 
 TERMS = ("loss", "invariance", "variance", "covariance")
 
@@ -58,17 +58,25 @@ def caption_key(stem: str) -> str | None:
     return max(keys, key=len) if keys else None
 
 
+class FigurePath(type(Path())):
+    """A figure's ``.png`` path that carries the formats its figure is saved in (``formats``, :func:`save`)."""
+
+    formats: tuple[str, ...] = ()
+
+
 def figure_path(cfg: Config, name: str) -> Path:
-    """``<out_dir>/figures/<name>.png`` (the folder is made if needed)."""
+    """``<out_dir>/figures/<name>.png`` (the folder is made if needed), saved in ``cfg``'s ``figure_formats``."""
     folder = cfg.out_path / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{name}.png"
+    path = FigurePath(folder / f"{name}.png")
+    path.formats = tuple(cfg.paths.figure_formats)
+    return path
 
 
 #: Resolution of the PNG files (and of the rasterized parts of the PDF and SVG files).
 DPI = 200
 #: The files every saved figure gets: PNG first (notebooks, website), then the vector versions.
-FORMATS = ("png", "pdf", "svg")
+FORMATS = FIGURE_FORMATS
 # No timestamps or tool versions in the files, so an unchanged figure is an unchanged file.
 _METADATA = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
              "svg": {"Creator": None, "Date": None}}
@@ -117,14 +125,16 @@ def legible(fig: plt.Figure, min_pt: float = MIN_TEXT_PT) -> plt.Figure:
     return fig
 
 
-def save(fig: plt.Figure, path: Path | None, formats: Sequence[str] = FORMATS) -> plt.Figure:
+def save(fig: plt.Figure, path: Path | None, formats: Sequence[str] | None = None) -> plt.Figure:
     """Make ``fig``'s text legible at the site's width (:func:`legible`), then save it as ``path`` (a ``.png``)
-    and as each other format beside it (same stem).
+    and as each other format beside it (same stem): ``formats``, else the preset's when ``path`` comes from
+    :func:`figure_path`, else :data:`FORMATS`.
 
     Introduced in notebook 00. Returns the figure, so a plotting function can end with ``return save(...)``.
     """
     legible(fig)
     if path is not None:
+        formats = formats or getattr(path, "formats", ()) or FORMATS
         path = Path(path)
         with plt.rc_context({"svg.hashsalt": "ssl-course", "svg.fonttype": "none"}):  # stable ids, editable text
             for fmt in formats:

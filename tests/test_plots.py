@@ -40,6 +40,21 @@ def test_save_writes_png_pdf_svg_and_is_stable(tmp_path):
     plt.close("all")
 
 
+def test_a_presets_figure_formats_decide_the_files(tmp_path):
+    import course_lib
+
+    for preset, suffixes in (("test", {".png"}), ("cpu", {".png", ".pdf", ".svg"})):
+        cfg = course_lib.resolve(preset, out_dir=str(tmp_path / preset))
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([0, 1], [1, 0])
+        plots.save(fig, plots.figure_path(cfg, "line"))
+        assert {p.suffix for p in (tmp_path / preset / "figures").iterdir()} == suffixes, preset
+    cfg = course_lib.resolve("cpu", out_dir=str(tmp_path / "mine"), figure_formats="png,svg")
+    plots.save(fig, plots.figure_path(cfg, "line"))
+    assert sorted(p.name for p in (tmp_path / "mine" / "figures").iterdir()) == ["line.png", "line.svg"]
+    plt.close("all")
+
+
 def _table():
     rows = [("A", "linear", "N1", "vicreg", 68.0, 12), ("A", "linear", "N1", "vicreg", 54.1, 3),
             ("A", "linear", "N1", "random-init", 48.0, 0), ("A", "supervised", "N1", "supervised", 77.7, 8),
