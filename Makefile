@@ -20,8 +20,9 @@ export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 # make test: the unit tests and the notebooks under nbval in one pytest session on this many pytest-xdist workers,
 # each with one torch thread (two threads per worker on 2 cores would wait on each other). A worker takes a whole
 # test file, or all eight notebooks in order (04 reuses 01's and 02's runs), longest first (tests/conftest.py).
-# Measured from a fresh clone's environment, no runs/ (2026-12-03, 2 cores): 731-737 s; with the notebooks spread
-# over both workers by file (04 training again the runs 01 and 02 train) 895-901 s
+# Measured from a fresh clone (2026-12-03, 2 cores): 379 s of tests, 562 s with the environment's set-up (.ci/run);
+# with the notebooks spread over both workers by file (04 training again the runs 01 and 02 train) and before the
+# bytecode cache, 895-901 s of tests
 TEST_JOBS ?= 2
 
 .PHONY: report report-cifar coursework coursework-runs encoders studies test unit nbval notebooks colab env bench book clean
