@@ -326,6 +326,21 @@ def _cifar_files():
     return list(CIFAR10_FILES)
 
 
+def _download(url: str, root: Path, filename: str, md5: str, extract: bool, where: str) -> None:
+    """Fetch ``url`` as ``root/filename`` with torchvision's downloader, which checks ``md5`` (``extract``: and
+    unpacks it in ``root``); no network, an HTTP error or a corrupted download is one message naming the fix.
+    torchvision is imported here only: its import costs ~9 s (``torch._dynamo``)."""
+    from torchvision.datasets import utils
+
+    root.mkdir(parents=True, exist_ok=True)
+    fetch = utils.download_and_extract_archive if extract else utils.download_url
+    try:
+        fetch(url, root, filename=filename, md5=md5)
+    except Exception as err:  # no network, HTTP error, corrupted download
+        raise CourseError(f"downloading {url} failed ({err}): check the network, or download it yourself "
+                          f"{where}") from err
+
+
 def _md5_matches(path: Path, md5: str) -> bool:
     """Whether the file exists and its md5 is ``md5`` (torchvision's ``check_integrity``, without importing it)."""
     if not path.is_file():
@@ -354,16 +369,7 @@ def load_cifar10(root: str | Path | None, download: bool = False, verify: bool =
     if missing and tree is not None:  # CIFAR-10 as an image folder, e.g. train/<class>/*.jpg
         return _cifar_image_folder(tree)
     if missing and download:
-        from torchvision.datasets.utils import download_and_extract_archive
-
-        root.mkdir(parents=True, exist_ok=True)
-        try:
-            download_and_extract_archive(CIFAR10_URL, root, filename=CIFAR10_TGZ, md5=CIFAR10_TGZ_MD5)
-        except Exception as err:  # no network, HTTP error, corrupted download
-            raise CourseError(
-                f"downloading {CIFAR10_URL} failed ({err}): check the network, or download it "
-                f"yourself and extract it in {root}"
-            ) from err
+        _download(CIFAR10_URL, root, CIFAR10_TGZ, CIFAR10_TGZ_MD5, extract=True, where=f"and extract it in {root}")
         missing = [n for n, _ in files if not (folder / n).is_file()]
     if missing:
         tarball = root / CIFAR10_TGZ
@@ -505,16 +511,7 @@ def load_tiny_imagenet(root: str | Path | None, download: bool = False) -> Image
     folder, archive = root / TINY_FOLDER, root / TINY_ZIP
     if not folder.is_dir():
         if download:
-            from torchvision.datasets.utils import download_url
-
-            root.mkdir(parents=True, exist_ok=True)
-            try:
-                download_url(TINY_URL, root, filename=TINY_ZIP, md5=TINY_MD5)
-            except Exception as err:  # no network, HTTP error, corrupted download
-                raise CourseError(
-                    f"downloading {TINY_URL} failed ({err}): check the network, or download it "
-                    f"yourself into {root}"
-                ) from err
+            _download(TINY_URL, root, TINY_ZIP, TINY_MD5, extract=False, where=f"into {root}")
             if not _md5_matches(archive, TINY_MD5):
                 raise CourseError(f"{archive} does not match the official checksum: delete it and try again")
         if not archive.is_file():

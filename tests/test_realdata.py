@@ -131,6 +131,22 @@ def test_cifar10_download_uses_torchvision_url_and_md5(tmp_path, monkeypatch):
     assert len(ds.y_test) == 4
 
 
+def test_a_failed_download_is_one_message_naming_the_fix(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tvu
+
+    def offline(*args, **kw):
+        raise OSError("no network")
+
+    monkeypatch.setattr(tvu, "download_and_extract_archive", offline)
+    monkeypatch.setattr(tvu, "download_url", offline)
+    with pytest.raises(CourseError) as err:
+        realdata.load_cifar10(tmp_path / "c", download=True)
+    assert str(err.value) == (f"downloading {realdata.CIFAR10_URL} failed (no network): check the network, or "
+                              f"download it yourself and extract it in {tmp_path / 'c'}")
+    with pytest.raises(CourseError, match=r"tiny-imagenet-200.zip failed \(no network\): .* yourself into"):
+        realdata.load_tiny_imagenet(tmp_path / "t", download=True)
+
+
 def test_cifar10_refuses_pickles_with_code(tmp_path):
     make_cifar(tmp_path)
     evil = pickle.dumps(os.system)  # would resolve posix.system on load
