@@ -399,8 +399,8 @@ class HardwareSettings:
                              'or "fp16"')
     deterministic: bool = setting(False, Flag(), "True: torch.use_deterministic_algorithms, no TF32, no cuDNN "
                                   "autotuning (slower)")
-    channels_last: str = setting("auto", Switch(), '"auto" = on CUDA, and for N1 on a CPU (ResNet-18 is 3-5x slower '
-                                 "so there)")
+    channels_last: str = setting("auto", Switch(), '"auto" = on CUDA and on a bf16 CPU; on an fp32 CPU for N1 only '
+                                 "(runtime.memory_format)")
     compile: bool = setting(False, Flag(), "torch.compile the encoder (GPU runs)")
     sync_batchnorm: str = setting("projector", Text(SYNC_BATCHNORM), "under torchrun: BatchNorm statistics over the "
                                   'global batch in "none", the "projector" or "all"')

@@ -212,11 +212,14 @@ def test_n1_pools_after_convolutions_1_3_and_4_while_the_map_is_four_pixels_wide
 
 
 def test_channels_last_where_it_pays_and_the_same_numbers_either_way():
-    cpu = resolve("test", device="cpu")
+    cpu = resolve("test", device="cpu", precision="fp32")
     n1 = models.N1()
     assert runtime.memory_format(cpu, "N1") == runtime.memory_format(cpu, n1) == torch.channels_last
     assert runtime.memory_format(cpu, train.Classifier(n1, 10)) == torch.channels_last  # a wrapped N1 counts
     assert runtime.memory_format(cpu, "ResNet-18") == runtime.memory_format(cpu, models.ResNet18()) == torch.contiguous_format
+    assert runtime.memory_format(cpu, "N2") == torch.contiguous_format
+    bf16 = resolve("test", device="cpu", precision="bf16")  # a CPU that computes in bf16: every encoder
+    assert {runtime.memory_format(bf16, name) for name in ("N1", "N2", "ResNet-18")} == {torch.channels_last}
     assert runtime.memory_format(resolve("test", device="cpu", channels_last="off"), n1) == torch.contiguous_format
     assert runtime.memory_format(resolve("test", device="cpu", channels_last="on"), "ResNet-18") == torch.channels_last
     x = torch.rand(4, 3, 32, 32)
