@@ -596,11 +596,12 @@ PRESETS: dict[str, dict] = {
         probe_epochs=20, finetune_steps=20, projector=(256, 256, 256), tsne_points=300,
         crop_scale=(0.3, 1.0), checkpoint_every_s=0,  # a checkpoint per epoch: a stopped run keeps each one
         # notebooks 02 (collapse, live) and 05: every method 4 epochs (= pretrain_epochs, so 05 reuses 02's runs)
-        collapse_epochs=4, moco_queue=256, studies_grid="quick", encoders=("N1", "N2"),
+        # N1 alone: at this budget (~20 steps) N2 learns (72.6 % on A's test split with batch statistics) but its
+        # BatchNorm running statistics lag behind, so in evaluation mode it sits at chance (20.8 %), and a check
+        # that every encoder beats chance would pass or fail by the seed. N2 runs the whole real protocol, on the
+        # real formats, in tests/test_real_path.py; two encoders go through every notebook there and in make report.
+        collapse_epochs=4, moco_queue=256, studies_grid="quick", encoders=("N1",),
         figure_formats=("png",),  # the vector copies cost two more renderings of each figure: ~2 s each here
-        # N2 at a stated, smaller budget: a loop over two encoders runs under nbval in seconds (N2 through the
-        # whole real protocol, its fine-tuning included: tests/test_real_path.py)
-        encoder_overrides={"N2": dict(train_images=150, label_fractions=())},
     ),
     # The main job of `make report`: the whole study on the embedded scattered digits, minutes on 2 CPU cores.
     "cpu": dict(

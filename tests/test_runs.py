@@ -69,8 +69,7 @@ def test_the_reseeded_streams_of_a_resume_on_another_device_are_pinned():
 #: VICReg run and supervised baseline per encoder (with its own budget), notebook 05's methods on the comparison
 #: encoder, the first fine-tuning of a random-init N1, and notebook 07's probe key.
 PRESET_RUNS = {
-    "test": ["vicreg-N1-b0105e54f7", "supervised-N1-ecb02e2ab7", "vicreg-N2-e51ef0923b",
-             "supervised-N2-ab223b538a", "vicreg-N1-b0105e54f7", "barlow_twins-N1-843beea952",
+    "test": ["vicreg-N1-b0105e54f7", "supervised-N1-ecb02e2ab7", "vicreg-N1-b0105e54f7", "barlow_twins-N1-843beea952",
              "wmse-N1-598cd374d5", "simclr-N1-85261a4772", "moco_v2-N1-5d39df7bac", "invariance_only-N1-f81d08d2ec",
              "finetune-random-init-0.01-48a59561b7", "10ee7b60fd187b6f"],
     "coursework": ["vicreg-N1-bac1497636", "supervised-N1-6d6274214b", "vicreg-N2-5c2c37b008",
