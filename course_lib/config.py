@@ -596,10 +596,10 @@ PRESETS: dict[str, dict] = {
         probe_epochs=20, finetune_steps=20, projector=(256, 256, 256), tsne_points=300,
         crop_scale=(0.3, 1.0), checkpoint_every_s=0,  # a checkpoint per epoch: a stopped run keeps each one
         # notebooks 02 (collapse, live) and 05: every method 4 epochs (= pretrain_epochs, so 05 reuses 02's runs)
-        # N1 alone: at this budget (~20 steps) N2 learns (72.6 % on A's test split with batch statistics) but its
-        # BatchNorm running statistics lag behind, so in evaluation mode it sits at chance (20.8 %), and a check
-        # that every encoder beats chance would pass or fail by the seed. N2 runs the whole real protocol, on the
-        # real formats, in tests/test_real_path.py; two encoders go through every notebook there and in make report.
+        # N1 alone: N2 runs the whole real protocol, on the real formats, in tests/test_real_path.py; two encoders go
+        # through every notebook there and in make report. (At this budget, ~20 steps, N2's BatchNorm running
+        # statistics lag so far behind its weights that with them it tests at chance, 23.0 %; evaluate_classifier
+        # recomputes them, 65.9 %: benchmarks/bn_statistics.py.)
         collapse_epochs=4, moco_queue=256, studies_grid="quick", encoders=("N1",),
         figure_formats=("png",),  # the vector copies cost two more renderings of each figure: ~2 s each here
     ),

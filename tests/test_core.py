@@ -310,6 +310,60 @@ def test_linear_probe_separates_separable_features():
     assert acc["epochs"] == 30
 
 
+def _one_norm_classifier():
+    """Identity features -> BatchNorm2d(3) -> mean over pixels -> a fixed 3-way head: class = the largest channel."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.BatchNorm2d(3, affine=False)
+
+        def forward(self, x):
+            return self.norm(x).mean(dim=(2, 3))
+    return Net()
+
+
+def test_recalibrated_batchnorm_holds_the_clean_images_statistics_and_leaves_the_model_alone():
+    cfg = resolve("test", device="cpu", precision="fp32", batch_size=4)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (10, 3, 2, 2), dtype=torch.uint8, generator=g)
+    net = _one_norm_classifier().train()
+    net.norm.running_mean.fill_(7.0)
+    ready = runtime.recalibrate_batchnorm(net, x, cfg)
+    # whole batches only: images 0-3 and 4-7, each layer the plain average of the two batches' statistics
+    z = runtime.prepare(x, None).double()
+    means = [z[i : i + 4].mean(dim=(0, 2, 3)) for i in (0, 4)]
+    vars_ = [z[i : i + 4].transpose(0, 1).reshape(3, -1).var(dim=1) for i in (0, 4)]  # unbiased, as BatchNorm keeps
+    assert torch.allclose(ready.norm.running_mean.double(), (means[0] + means[1]) / 2, atol=1e-5)
+    assert torch.allclose(ready.norm.running_var.double(), (vars_[0] + vars_[1]) / 2, atol=1e-5)
+    assert not ready.training and ready.norm.momentum == net.norm.momentum == 0.1
+    assert net.training and float(net.norm.running_mean[0]) == 7.0  # the model itself is untouched
+    # fewer images than a batch: one batch of all of them; a seeded sample when capped
+    few = runtime.recalibrate_batchnorm(net, x[:3], cfg)
+    assert torch.allclose(few.norm.running_mean.double(), z[:3].mean(dim=(0, 2, 3)), atol=1e-5)
+    capped = [runtime.recalibrate_batchnorm(net, x, cfg, images=8, seed=1).norm.running_mean for _ in range(2)]
+    assert torch.equal(capped[0], capped[1])
+
+
+def test_a_classifier_is_tested_with_its_training_images_batchnorm_statistics():
+    # training left the running statistics far from the images' (mean 7 on every channel): in evaluation mode
+    # every channel is pushed down alike and the argmax is noise; recomputed, the largest channel wins again
+    cfg = resolve("test", device="cpu", precision="fp32", batch_size=64)
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (192,), generator=g)
+    x = torch.randint(0, 80, (192, 3, 4, 4), generator=g)
+    x[torch.arange(192), y] += 150  # the class's channel is brighter
+    x = x.to(torch.uint8)
+    ds = ImageDataset("toy", x[:128], y[:128], x[128:], y[128:], ("a", "b", "c"))
+    net = _one_norm_classifier().eval()
+    net.norm.running_mean.copy_(torch.tensor([9.0, -9.0, 0.0]))  # stale statistics that favour channel 1
+    stale = evaluate.topk_accuracy(runtime.predict(net, ds.x_test, cfg), ds.y_test)["top1"]
+    fixed = evaluate.evaluate_classifier(net, ds, cfg)["top1"]
+    assert stale < 50 and fixed > 90
+    assert float(net.norm.running_mean[0]) == 9.0  # evaluated on a copy
+    # the training images, scored the same way
+    assert evaluate.evaluate_classifier(net, ds, cfg, ds.x_train, ds.y_train)["top1"] > 90
+
+
 # ----------------------------------------------------------------------------- training runs
 def _tiny(tmp_path, **kw):
     return resolve("test", device="cpu", runs_dir=str(tmp_path), encoder="N1", batch_size=64,
