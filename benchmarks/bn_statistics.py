@@ -11,7 +11,7 @@ frozen encoder.
 """
 import os, sys
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from course_lib import data, diagnostics, evaluate, train
+from course_lib import data, evaluate, train
 from course_lib.config import resolve
 from course_lib.runtime import recalibrate_batchnorm
 
@@ -23,11 +23,9 @@ A = data.load_sets(cfg)[0]
 
 
 def frozen(enc, ecfg, a):
-    f_train, f_test = evaluate.embed(enc, a.x_train, ecfg), evaluate.embed(enc, a.x_test, ecfg)
-    y = a.y_test.to(f_test.device)
-    head = evaluate.fit_linear_head(f_train, a.y_train, a.num_classes, ecfg)
-    knn = diagnostics.knn_accuracy(f_train, a.y_train, f_test, y, ecfg.evaluation.knn_k)["top1"]
-    return evaluate.topk_accuracy(head(f_test), y)["top1"], knn
+    """(linear probe, kNN) top-1 of a frozen encoder on all of ``a``'s labels, as notebook 04 measures them."""
+    out = evaluate.frozen_protocols(enc, a, ecfg)
+    return out["linear"]["top1"], out["knn"]["top1"]
 
 
 print(f"preset {preset}, set A = {A.name}; test top-1 % with BatchNorm's statistics as trained -> recomputed")

@@ -32,7 +32,7 @@ from torch import nn
 from .augment import prepare
 from .config import Config
 from .data import ImageDataset
-from .runtime import embed, memory_format, random_encoder, topk_accuracy
+from .runtime import averaging_batchnorm, embed, memory_format, random_encoder, topk_accuracy
 
 #: The kNN vote's temperature (Wu et al. 2018; DINO and solo-learn use the same).
 KNN_TEMPERATURE = 0.07
@@ -149,19 +149,12 @@ def untrained_encoder(cfg: Config, encoder_name: str, data: ImageDataset, batch_
     augmentation) gives it the statistics that its first epoch of training would.
     """
     encoder = random_encoder(cfg, encoder_name)
-    norms = [m for m in encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average over the pass
-    encoder.train()
     memory = memory_format(cfg, encoder)
-    for i in range(0, len(data.x_train), batch_size):
-        encoder(prepare(data.x_train[i : i + batch_size].to(cfg.torch_device), cfg.data.image_size)
-                .contiguous(memory_format=memory))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    return encoder.eval()
+    with averaging_batchnorm(encoder):  # in fp32, every image (the last batch may be short)
+        for i in range(0, len(data.x_train), batch_size):
+            encoder(prepare(data.x_train[i : i + batch_size].to(cfg.torch_device), cfg.data.image_size)
+                    .contiguous(memory_format=memory))
+    return encoder
 
 
 def monitor(encoder: nn.Module, data: ImageDataset, cfg: Config) -> Callable[[int], dict[str, float]] | None:

@@ -258,10 +258,9 @@ def evaluate_classifier(model: nn.Module, data: ImageDataset, cfg: Config, x: to
     no label read; ``model`` is left as it is).
 
     Why: its head was trained on features normalized by *batch* statistics, and evaluation mode swaps in running
-    averages that a short run leaves behind the final weights. On the ``test`` preset's ~20 steps the supervised
-    N1 scored 61.5 % with them and 88.1 % recomputed, N2 23.0 % (chance: 20 %) and 65.9 %; on the digits' ``cpu``
-    run +1.8 and +2.7 points, within its noise (``benchmarks/bn_statistics.py``). A frozen encoder's linear probe
-    needs no such pass: it is fitted on the evaluation-mode features themselves."""
+    averages that a short run leaves behind the final weights (on the ``test`` preset's ~20 steps, supervised N2:
+    23.0 % with them, chance 20 %, and 65.9 % recomputed; ``benchmarks/bn_statistics.py``). A frozen encoder's
+    linear probe needs no such pass: it is fitted on the evaluation-mode features themselves."""
     x, y = (data.x_test, data.y_test) if x is None else (x, y)
     ready = recalibrate_batchnorm(model, data.x_train, cfg)
     return topk_accuracy(predict(ready, x, cfg), y.to(cfg.torch_device))

@@ -311,7 +311,7 @@ def test_linear_probe_separates_separable_features():
 
 
 def _one_norm_classifier():
-    """Identity features -> BatchNorm2d(3) -> mean over pixels -> a fixed 3-way head: class = the largest channel."""
+    """BatchNorm2d(3) over the image, then each channel's mean as its class's logit: class = the largest channel."""
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -345,8 +345,8 @@ def test_recalibrated_batchnorm_holds_the_clean_images_statistics_and_leaves_the
 
 
 def test_a_classifier_is_tested_with_its_training_images_batchnorm_statistics():
-    # training left the running statistics far from the images' (mean 7 on every channel): in evaluation mode
-    # every channel is pushed down alike and the argmax is noise; recomputed, the largest channel wins again
+    # training left running means far from the images' (+9 on channel 0, -9 on channel 1): in evaluation mode
+    # channel 1 wins whatever the image; recomputed, the class's brighter channel wins again
     cfg = resolve("test", device="cpu", precision="fp32", batch_size=64)
     g = torch.Generator().manual_seed(0)
     y = torch.randint(0, 3, (192,), generator=g)
