@@ -360,7 +360,8 @@ class EvaluationSettings:
     tsne_points: int = setting(2000, Whole(1), "test images per t-SNE panel")
     monitor_every: int = setting(1, Whole(0), "embed A's train/test splits every this many epochs of pretraining "
                                  "(eval mode, no grad); 0 = off")
-    knn_k: int = setting(20, Whole(1), "neighbours of the kNN monitor and protocol (cosine similarity, weighted vote)")
+    knn_k: int = setting(20, Whole(1), "neighbours of the kNN monitor and protocol (cosine similarity, weighted "
+                         "vote; with few labels, at most a class's labelled images)")
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,21 @@ def knn_scores(
     return torch.cat(out)
 
 
+def knn_neighbours(train_labels: torch.Tensor, k: int) -> int:
+    """The ``k`` a kNN vote uses with this memory bank: ``k``, but never more than the fewest images of a class in it.
+
+    With few labels the bank is small: 1 % of Tiny ImageNet holds 5 images per class, and a vote of 20 neighbours
+    would then have at least 15 of them from other classes, however good the features. Capped, every class can
+    fill the vote on its own (5-NN there; 1-NN with one image per class).
+
+    Example:
+        >>> knn_neighbours(torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2]), 20)
+        2
+    """
+    counts = torch.bincount(train_labels.flatten().long())
+    return max(1, min(k, int(counts[counts > 0].min())))
+
+
 def knn_accuracy(
     train_features: torch.Tensor,
     train_labels: torch.Tensor,

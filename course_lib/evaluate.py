@@ -16,7 +16,7 @@ from torch import nn
 
 from .config import Config
 from .data import ImageDataset, balanced_subset, batches
-from .diagnostics import effective_rank, knn_accuracy
+from .diagnostics import effective_rank, knn_accuracy, knn_neighbours
 from .runs import data_fingerprint, weights_fingerprint
 from .runtime import autocast, embed, memory_format, predict, recalibrate_batchnorm, topk_accuracy
 from .train import Classifier, classifier_views, train_classifier
@@ -179,8 +179,9 @@ def semi_supervised(
 ) -> dict[str, dict]:
     """The semi-supervised protocol on ``fraction`` of ``data``'s training labels; three results on the full test split.
 
-    * ``"knn"``: kNN (:func:`course_lib.diagnostics.knn_accuracy`, ``k = cfg.knn_k``) of the frozen encoder with
-      the labelled images as its memory bank;
+    * ``"knn"``: kNN (:func:`course_lib.diagnostics.knn_accuracy`) of the frozen encoder with the labelled images
+      as its memory bank, ``k = cfg.knn_k`` but no more than the labelled images of a class
+      (:func:`course_lib.diagnostics.knn_neighbours`: 5-NN with Tiny ImageNet's 1 %);
     * ``"linear"``: a linear probe (:func:`fit_linear_head`) of the frozen encoder trained on the labelled images;
     * ``"finetune"``: a copy of the encoder with a fitted head (LP-FT: the head starts fitted, so the first steps
       do not push a random head's gradients into the encoder; :func:`lpft_head`: by default the probe above,
@@ -207,7 +208,8 @@ def semi_supervised(
     f_lab, f_test = embed(encoder, x_lab, cfg), embed(encoder, data.x_test, cfg)
     y_test = data.y_test.to(f_test.device)
     t_embed = time.perf_counter() - t0
-    knn = knn_accuracy(f_lab, y_lab, f_test, y_test, protocol.knn_k)
+    k = knn_neighbours(y_lab, protocol.knn_k)  # 5 images per class cannot fill a 20-neighbour vote: 5-NN
+    knn = knn_accuracy(f_lab, y_lab, f_test, y_test, k)
     t1 = time.perf_counter()
     head = fit_linear_head(f_lab, y_lab, data.num_classes, cfg)
     with torch.no_grad():
@@ -238,7 +240,7 @@ def semi_supervised(
     )
     acc = evaluate_classifier(model, data, cfg)  # BatchNorm's statistics of the set's images, labelled or not
     return {
-        "knn": {**knn, "epochs": 0, "seconds": t_embed, "k": protocol.knn_k, **common},
+        "knn": {**knn, "epochs": 0, "seconds": t_embed, "k": k, **common},
         "linear": {**probe, "epochs": protocol.probe_epochs, "seconds": t_embed + t_probe, **common},
         "finetune": {**acc, "epochs": run.epochs, "seconds": run.seconds, "steps": len(run.history), "batch": batch,
                      **common},

@@ -121,6 +121,13 @@ def findings(df: pd.DataFrame, baselines: dict | None = None, tolerance: dict[st
     return lines
 
 
+def _knn_k_of(df: pd.DataFrame, set_: str, encoder: str, method: str, protocol: str) -> int | None:
+    """The neighbours a kNN row voted with (its ``k`` column; None for rows written before it was recorded)."""
+    row = pick(df, set_, encoder, method, protocol)
+    k = None if row is None else row.get("k")
+    return None if k is None or pd.isna(k) else int(k)
+
+
 def finetune_findings(df: pd.DataFrame, tolerance: dict[str, float] | None = None) -> list[str]:
     """What fine-tuning added: each fine-tune beside the linear probe and kNN of the same frozen encoder on the *same*
     labelled images (rows ``finetune-1%``, ``linear-1%``, ``knn-1%``...), judged by the course's noise rule.
@@ -143,7 +150,8 @@ def finetune_findings(df: pd.DataFrame, tolerance: dict[str, float] | None = Non
                 "lower": "**below its own probe: the fine-tuning recipe failed here**"}[noise.verdict(r.top1, probe, tol)]
         per_class = getattr(r, "per_class", None)
         labels = f" ({per_class:g} per class)" if isinstance(per_class, (int, float)) and per_class == per_class else ""
-        knn_text = f", kNN {knn:.1f} %" if knn is not None else ""
+        k = _knn_k_of(df, r.set, r.encoder, r.method, f"knn-{share}")
+        knn_text = f", kNN{f' ({k}-NN)' if k else ''} {knn:.1f} %" if knn is not None else ""
         who = f"{METHOD_TITLES.get(r.method, r.method)} {r.encoder}"
         lines.append(f"- {who}, set {r.set}, {share.replace('%', ' %')} of the labels{labels}: "
                      f"fine-tuned {r.top1:.1f} %, linear probe {probe:.1f} %{knn_text} ({r.top1 - probe:+.1f} points "

@@ -494,13 +494,17 @@ def test_semi_supervised_counts_steps_not_epochs_and_starts_from_the_probe(tmp_p
     want = sum(round(0.1 * n) for n in torch.bincount(ds.y_train).tolist())
     assert out["finetune"]["labels"] == out["linear"]["labels"] == out["knn"]["labels"] == want == 68
     assert out["finetune"]["per_class"] == 68 / 5
+    # kNN's vote is capped at the fewest labelled images of a class (13 or 14 here; 1 below, so 1-NN)
+    fewest = min(round(0.1 * n) for n in torch.bincount(ds.y_train).tolist())
+    assert out["knn"]["k"] == min(cfg.evaluation.knn_k, fewest) == 13
     # batch 64 over 68 labelled images: 1 step per pass, so 12 passes make the 12 steps
     assert out["finetune"]["batch"] == 64 and out["finetune"]["steps"] == 12
     for result in out.values():
         assert 0 <= result["top1"] <= 100 and result["top1"] <= result["top5"]
     # a labelled subset smaller than a batch: the batch shrinks to it, the step count stays
-    tiny = evaluate.semi_supervised(enc, ds, cfg, 0.01, init="random-init-N1-A", progress=False)["finetune"]
-    assert tiny["labels"] == 5 and tiny["batch"] == 5 and tiny["steps"] == 12
+    tiny_out = evaluate.semi_supervised(enc, ds, cfg, 0.01, init="random-init-N1-A", progress=False)
+    tiny = tiny_out["finetune"]
+    assert tiny["labels"] == 5 and tiny["batch"] == 5 and tiny["steps"] == 12 and tiny_out["knn"]["k"] == 1
     # the fine-tune starts from the same-label probe: before any step it predicts what the probe predicts
     fp32 = with_overrides(cfg, precision="fp32")
     f = runtime.embed(enc, ds.x_train[:70], fp32)
@@ -603,6 +607,9 @@ def test_a_finetune_below_its_own_same_label_probe_is_flagged():
     assert "fine-tuning adds" in report.finetune_findings(table(47.0, 43.6), tolerance={"A": 1.0})[0]
     assert "within noise of its probe" in report.finetune_findings(table(47.0, 43.6), tolerance={"A": 6.7})[0]
     assert "within noise of its probe" in report.finetune_findings(table(40.0, 43.6), tolerance={"A": 6.7})[0]
+    # the kNN's neighbours, where the row recorded them (capped at a class's labelled images: 5-NN with 5 per class)
+    with_k = table(47.0, 43.6).assign(k=[None, None, 5, None])
+    assert "linear probe 43.6 %, kNN (5-NN) 40.0 %" in report.finetune_findings(with_k, tolerance={"A": 1.0})[0]
     # the probe on *all* labels ("linear", 90 %) is not the fine-tune's peer; without a same-label probe: no line
     assert report.finetune_findings(table(10.0, 43.6).iloc[[0, 3]], tolerance={"A": 1.0}) == []
 

@@ -78,6 +78,20 @@ def test_knn_weighted_vote_prefers_the_closer_neighbours():
     assert majority.tolist() == [[1.0, 2.0]]
 
 
+def test_a_few_labels_per_class_cap_the_vote_so_the_right_class_can_win():
+    # 2 images of class 0 on top of the query, 30 of class 1 a little further away: 20 neighbours bring 18 votes
+    # of class 1 that outweigh the two exact matches even weighted (18 e^(0.9/0.07) > 2 e^(1/0.07))
+    query = torch.tensor([[1.0, 0.0]])
+    near_one = torch.tensor([[0.9, (1 - 0.9**2) ** 0.5]]).repeat(30, 1)
+    bank, labels = torch.cat([query.repeat(2, 1), near_one]), torch.tensor([0, 0] + [1] * 30)
+    k = diagnostics.knn_neighbours(labels, 20)
+    assert k == 2
+    assert diagnostics.knn_scores(bank, labels, query, 2, k=20).argmax().item() == 1
+    assert diagnostics.knn_scores(bank, labels, query, 2, k=k).argmax().item() == 0
+    assert diagnostics.knn_neighbours(torch.arange(5), 20) == 1  # one image per class: 1-NN
+    assert diagnostics.knn_neighbours(torch.tensor([3] * 40 + [7] * 25), 20) == 20  # absent labels do not count
+
+
 def test_untrained_encoder_gets_batchnorm_statistics_of_the_data(tmp_path):
     cfg, ds = _cfg(tmp_path), _small()
     fresh = train.random_encoder(cfg, "N1")
