@@ -180,6 +180,24 @@ def test_a_damaged_checkpoint_is_named_with_the_fix(damage, project, capsys):
     print(line, file=sys.__stdout__)
 
 
+def test_a_finished_runs_probe_is_computed_once_and_again_when_its_settings_change(project, capsys, monkeypatch):
+    from course_lib import evaluate
+
+    argv = ["--preset", "test", "--encoder", "N1", "-p", "dataset_a=digits-a", "-p", "dataset_b=none",
+            "-p", "pretrain_epochs=1", "-p", "batch_size=64", "-p", "projector=(32, 32)", "-p", "monitor_every=0",
+            "-p", "probe_epochs=3"]
+    assert pretrain.main(argv) == 0
+    first = [line for line in capsys.readouterr().out.splitlines() if line.startswith("linear probe")]
+    calls = []
+    real = evaluate.linear_probe
+    monkeypatch.setattr(evaluate, "linear_probe", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert pretrain.main(argv) == 0  # the finished run is loaded: its probe is read back, not refitted
+    again = [line for line in capsys.readouterr().out.splitlines() if line.startswith("linear probe")]
+    assert calls == [] and len(first) == 1 and again == [first[0] + " (stored in probe.json)"]
+    assert pretrain.main(argv[:-1] + ["probe_epochs=4"]) == 0  # another probe recipe: fitted again
+    assert calls == [1]
+
+
 # ----------------------------------------------------------------------------- the rest of the list
 def test_the_test_preset_checkpoints_every_epoch():
     assert resolve("test").checkpoint_every_s == 0
