@@ -107,7 +107,7 @@ def knn_neighbours(train_labels: torch.Tensor, k: int) -> int:
         2
     """
     counts = torch.bincount(train_labels.flatten().long())
-    return max(1, min(k, int(counts[counts > 0].min())))
+    return min(k, int(counts[counts > 0].min()))
 
 
 def knn_accuracy(

@@ -121,13 +121,6 @@ def findings(df: pd.DataFrame, baselines: dict | None = None, tolerance: dict[st
     return lines
 
 
-def _knn_k_of(df: pd.DataFrame, set_: str, encoder: str, method: str, protocol: str) -> int | None:
-    """The neighbours a kNN row voted with (its ``k`` column; None for rows written before it was recorded)."""
-    row = pick(df, set_, encoder, method, protocol)
-    k = None if row is None else row.get("k")
-    return None if k is None or pd.isna(k) else int(k)
-
-
 def finetune_findings(df: pd.DataFrame, tolerance: dict[str, float] | None = None) -> list[str]:
     """What fine-tuning added: each fine-tune beside the linear probe and kNN of the same frozen encoder on the *same*
     labelled images (rows ``finetune-1%``, ``linear-1%``, ``knn-1%``...), judged by the course's noise rule.
@@ -142,7 +135,7 @@ def finetune_findings(df: pd.DataFrame, tolerance: dict[str, float] | None = Non
     for r in tuned.itertuples(index=False):
         share = r.protocol.removeprefix("finetune-")
         probe = top1_of(df, r.set, r.encoder, r.method, f"linear-{share}")
-        knn = top1_of(df, r.set, r.encoder, r.method, f"knn-{share}")
+        knn_row = pick(df, r.set, r.encoder, r.method, f"knn-{share}")
         if probe is None:
             continue
         tol = tolerance.get(r.set, noise_tolerance(None))
@@ -150,8 +143,9 @@ def finetune_findings(df: pd.DataFrame, tolerance: dict[str, float] | None = Non
                 "lower": "**below its own probe: the fine-tuning recipe failed here**"}[noise.verdict(r.top1, probe, tol)]
         per_class = getattr(r, "per_class", None)
         labels = f" ({per_class:g} per class)" if isinstance(per_class, (int, float)) and per_class == per_class else ""
-        k = _knn_k_of(df, r.set, r.encoder, r.method, f"knn-{share}")
-        knn_text = f", kNN{f' ({k}-NN)' if k else ''} {knn:.1f} %" if knn is not None else ""
+        k = None if knn_row is None else knn_row.get("k")  # the neighbours it voted with (rows before: no column)
+        k_text = f" ({int(k)}-NN)" if k is not None and not pd.isna(k) else ""
+        knn_text = f", kNN{k_text} {knn_row['top1']:.1f} %" if knn_row is not None else ""
         who = f"{METHOD_TITLES.get(r.method, r.method)} {r.encoder}"
         lines.append(f"- {who}, set {r.set}, {share.replace('%', ' %')} of the labels{labels}: "
                      f"fine-tuned {r.top1:.1f} %, linear probe {probe:.1f} %{knn_text} ({r.top1 - probe:+.1f} points "
