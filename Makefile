@@ -72,7 +72,8 @@ coursework: coursework-runs
 
 ## Ship the coursework run's encoders (VICReg with its epochs-study encoders, and the supervised baseline) as
 ## encoders/coursework/<run>.pt, which the notebooks load on a machine without runs of its own (course_lib.shipped).
-## Exports the finished runs in runs/ (trains them first when there are none). N1's are committed; larger ones not.
+## Exports the finished runs in runs/ (trains them first when there are none). N1's are committed (float32, ~1.6 MB
+## per encoder); N2's are stored in float16 (~22 MB per encoder, course_lib.shipped.HALF_ABOVE).
 encoders: $(VENV)/.installed
 	@test -n "$(DATA)" || { echo "error: set DATA to the folder holding cifar10/ and tiny-imagenet-200/, e.g. make encoders DATA=~/data" >&2; exit 2; }
 	for enc in $$(echo "$(or $(SHIP),N1)" | tr ',' ' '); do \

@@ -6,6 +6,7 @@ from course_lib import CourseError, data, resolve, shipped, train
 from course_lib import pretrain as pretrain_cli
 from course_lib.config import with_overrides
 from course_lib.runs import snapshot_path
+from course_lib.runtime import embed
 
 
 @pytest.fixture
@@ -108,3 +109,47 @@ def test_the_export_command_writes_what_the_notebooks_load(tmp_path, encoders, c
     assert sorted(p.name for p in (encoders / "test").iterdir()) == ["supervised-N1.pt", "vicreg-N1.pt"]
     record = torch.load(encoders / "test" / "vicreg-N1.pt", weights_only=True)
     assert record["preset"] == "test" and record["epochs"] == 1 and "encoder" in record
+
+
+def test_a_large_state_ships_in_float16_and_loads_as_float32(tmp_path, encoders, monkeypatch):
+    """N2's files would be 45 MB per encoder in float32: above HALF_ABOVE numbers the weights are stored in float16.
+    What loads is float32, each weight the trained one rounded to float16, and the encoder's embeddings barely move."""
+    a = data.load_dataset("digits-a")
+    cfg = _tiny(tmp_path / "mine")
+    mine = train.pretrain_vicreg(cfg, "N1", a, progress=False)
+    settings = __import__("json").loads((mine.run_dir / "settings.json").read_text())
+    trained = mine.encoder.state_dict()
+    out = shipped.export(mine, "test", settings, {"encoder": trained}, "digits-a", encoders / "test" / "vicreg-N1.pt")
+    assert torch.load(out, weights_only=True)["stored"] == "float32"  # N1: under the threshold, exact
+    small = out.stat().st_size
+
+    monkeypatch.setattr(shipped, "HALF_ABOVE", 1000)
+    out = shipped.export(mine, "test", settings, {"encoder": trained}, "digits-a", out)
+    raw = torch.load(out, weights_only=True)
+    assert raw["stored"] == "float16" and raw["encoder"]["blocks.0.0.weight"].dtype == torch.float16
+    assert out.stat().st_size < 0.6 * small
+    record = shipped.find("vicreg-N1", settings)
+    assert "float16" in shipped.describe(record)
+    for k, w in trained.items():
+        got = record["encoder"][k]
+        if w.is_floating_point():
+            assert got.dtype == torch.float32 and torch.equal(got, w.cpu().half().float()), k
+            big = w.abs() > 6.2e-5  # float16's normal range: relative rounding error at most 2^-11
+            assert torch.all((got - w.cpu()).abs()[big] <= w.cpu().abs()[big] * 2 ** -11), k
+            assert not torch.equal(got, w.cpu()) or w.numel() < 10, k  # it was rounded, not kept
+        else:
+            assert torch.equal(got, w.cpu()), k  # counters stay integers
+
+    theirs = train.pretrain_vicreg(with_overrides(cfg, runs_dir=str(tmp_path / "student")), "N1", a, progress=False)
+    assert theirs.status == "shipped"
+    ref, got = embed(mine.encoder, a.x_test, cfg), embed(theirs.encoder, a.x_test, cfg)
+    assert not torch.equal(got, ref)
+    assert float((got - ref).norm(dim=1).max() / ref.norm(dim=1).min()) < 1e-2
+
+
+def test_a_tensor_float16_cannot_hold_stays_float32():
+    state = {"w": torch.tensor([1.0, 7e4]), "v": torch.tensor([0.5, -2.0]), "n": torch.tensor(3)}
+    narrowed = shipped._narrow(state)
+    assert narrowed["w"].dtype == torch.float32 and narrowed["v"].dtype == torch.float16
+    assert narrowed["n"].dtype == torch.int64
+    assert shipped._widen(narrowed)["v"].dtype == torch.float32
