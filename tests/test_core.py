@@ -154,6 +154,14 @@ def test_batches_cover_every_index_once_and_drop_the_ragged_tail():
     assert len(small) == 1 and sorted(small[0].tolist()) == list(range(5))
 
 
+def test_steps_per_epoch_counts_the_batches_the_loop_gets():
+    """The training bar's total (train.fit counts steps): CIFAR-10 at 256 is 195 full batches, not 196."""
+    g = torch.Generator().manual_seed(0)
+    for n, b in ((10, 3), (9, 3), (5, 8), (8, 8), (1, 1), (50_000, 256)):
+        assert data.steps_per_epoch(n, b) == len(list(data.batches(n, b, g))), (n, b)
+    assert data.steps_per_epoch(50_000, 256) == 195
+
+
 def test_balanced_subset_takes_the_fraction_of_each_class_seeded():
     y = torch.tensor([0] * 100 + [1] * 50 + [2] * 3)
     s = data.balanced_subset(y, 0.1, seed=0)
