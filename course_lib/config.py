@@ -418,6 +418,9 @@ class PathSettings:
                                      "with their settings; False: train your own")
     checkpoint_every_s: float = setting(0.0, Real(ge=0.0), "save after an epoch if this many seconds passed since "
                                         "the last save")
+    checkpoint_within_epoch_s: float = setting(
+        600.0, Real(ge=0.0), "also save inside an epoch once this many seconds passed since the last save (N2 on a "
+        "CPU: 18-38 min per epoch), so that a stopped run loses at most this much; 0: after every step")
     figure_formats: tuple[str, ...] = setting(
         FIGURE_FORMATS, Items("list png first, then any of pdf, svg", "png,pdf", _figure_formats, split=True),
         "the files each saved figure gets beside its PNG (the test preset: the PNG alone, a third of the time)")

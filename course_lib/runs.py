@@ -9,7 +9,9 @@ found again. What a run folder holds:
 
 - ``checkpoint.pt`` (:data:`CHECKPOINT`): the modules, optimizer, scheduler, grad scaler, every random stream
   and the per-iteration history, written atomically by rank 0 at most every ``checkpoint_every_s`` seconds and
-  after the last epoch (:class:`RunState`); a finished run's has no optimizer;
+  after the last epoch (:class:`RunState`), and in one process inside an epoch every ``checkpoint_within_epoch_s``
+  seconds (then with the epoch's steps so far, ``"partial"``, which a resume skips); a finished run's has no
+  optimizer;
 - ``settings.json``, ``log.jsonl`` (a row per iteration, rewritten from the checkpoint on resume) and, once
   trained, ``metrics.json`` (epochs, seconds, the monitor's per-epoch diagnostics);
 - ``snapshots/encoder-epochNNNN.pt``: the encoder kept after some epochs (:func:`snapshot_path`);
@@ -234,6 +236,9 @@ class RunState:
         self.history: list[dict[str, float]] = []
         self.epoch_metrics: list[dict[str, float]] = []
         self.epoch, self.seconds, self.status = 0, 0.0, "trained"
+        #: A checkpoint written inside an epoch (:meth:`save_within_epoch`): {"step", "rows", "seconds"} of the
+        #: epoch after :attr:`epoch` so far; None at an epoch's end.
+        self.partial: dict | None = None
         self._last_save = time.perf_counter()
 
     def resume(self, progress: bool = True) -> str:
@@ -251,7 +256,8 @@ class RunState:
         if self.status == "loaded":  # a finished run: nothing to train, say so
             say(f"{self.name}: loaded the finished run {self.folder.name} ({self.epoch} epochs)")
         elif self.status == "resumed":
-            say(f"{self.name}: resuming {self.folder.name} after epoch {self.epoch} of {self.epochs}")
+            within = f", step {self.partial['step']} of epoch {self.epoch + 1}" if self.partial else ""
+            say(f"{self.name}: resuming {self.folder.name} after epoch {self.epoch} of {self.epochs}{within}")
         if main:  # the log is rewritten from the checkpoint, so a resume never duplicates rows
             with open(self.folder / "log.jsonl", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in self.history)
@@ -279,6 +285,7 @@ class RunState:
             self._restore_generators(ckpt)
         self.history, self.epoch, self.seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
         self.epoch_metrics = ckpt.get("epoch_metrics", [])
+        self.partial = None if finished else ckpt.get("partial")
         self.status = "loaded" if finished else "resumed"
 
     def _restore_generators(self, ckpt: dict) -> None:
@@ -297,7 +304,7 @@ class RunState:
         """Epoch ``epoch`` (1-based) is trained: its ``rows`` join the history and ``log.jsonl`` (rank 0), and its
         ``seconds`` of training the run's."""
         self.history += rows
-        self.epoch, self.seconds = epoch, self.seconds + seconds
+        self.epoch, self.seconds, self.partial = epoch, self.seconds + seconds, None
         if self.world.is_main:
             with open(self.folder / "log.jsonl", "a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in rows)
@@ -321,6 +328,27 @@ class RunState:
         rank_states = self.world.gather_objects({k: g.get_state() for k, g in self.generators.items()})
         if self.world.is_main:
             atomic_save(self._checkpoint(finished, rank_states), self.path)
+        self._last_save = time.perf_counter()
+        return True
+
+    def save_within_epoch(self, step: int, order_state: torch.Tensor, rows: list[dict[str, torch.Tensor]],
+                          seconds: float) -> bool:
+        """Checkpoint ``step`` steps into the epoch after :attr:`epoch`, when ``cfg.checkpoint_within_epoch_s``
+        seconds have passed since the last save; whether it did. ``order_state`` is the batch order's state when
+        the epoch began (a resume draws the same permutation and skips the ``step`` batches done), ``rows`` the
+        epoch's logged terms so far and ``seconds`` its training time so far.
+
+        One process only: under torchrun the processes would have to agree at every step (a collective that
+        waits for the GPU each time), and the runs torchrun serves have short epochs; they save per epoch."""
+        if self.world.size > 1 or time.perf_counter() - self._last_save < self.cfg.paths.checkpoint_within_epoch_s:
+            return False
+        rank_states = [{k: g.get_state() for k, g in self.generators.items()}]
+        if self.world.is_main:
+            ckpt = self._checkpoint(False, rank_states)
+            ckpt["generator"] = order_state
+            ckpt["partial"] = {"step": step, "seconds": seconds,
+                               "rows": [{k: float(v) for k, v in r.items()} for r in rows]}
+            atomic_save(ckpt, self.path)
         self._last_save = time.perf_counter()
         return True
 

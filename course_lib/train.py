@@ -92,13 +92,20 @@ def fit(name: str, settings: dict, modules: dict[str, nn.Module], optimizer: tor
     # One bar counting optimizer steps, not epochs: its rate and time left show within seconds, where an epoch of
     # N2 on a CPU without bf16 takes ~40 min (a bar of epochs would sit at 0 % all that time).
     per_epoch = steps_per_epoch(num_samples, cfg.batch_size)
-    bar = tqdm(total=epochs * per_epoch, initial=run.epoch * per_epoch, desc=name, unit="step", leave=False,
+    done = run.partial["step"] if run.partial else 0  # steps of the first epoch a mid-epoch checkpoint holds
+    bar = tqdm(total=epochs * per_epoch, initial=run.epoch * per_epoch + done, desc=name, unit="step", leave=False,
                disable=not (progress and world.is_main))
     for epoch in range(run.epoch, epochs):
         t0 = time.perf_counter()
-        epoch_log = []
+        order_state = run.order.get_state()  # before this epoch's permutation: what a mid-epoch checkpoint keeps
+        partial, run.partial = run.partial, None
+        epoch_log = [{k: torch.tensor(v) for k, v in r.items()} for r in partial["rows"]] if partial else []
+        if partial:
+            t0 -= partial["seconds"]
         bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", refresh=False)
-        for idx in batches(num_samples, cfg.batch_size, run.order, cfg.torch_device):
+        for i, idx in enumerate(batches(num_samples, cfg.batch_size, run.order, cfg.torch_device)):
+            if i < len(epoch_log):  # done before the checkpoint: the same batch, already trained on
+                continue
             terms = step(world.shard(idx))
             _optimizer_step(terms["loss"], optimizer, scaler)
             if after_step is not None:
@@ -107,6 +114,8 @@ def fit(name: str, settings: dict, modules: dict[str, nn.Module], optimizer: tor
                 scheduler.step()
             epoch_log.append({k: v.detach() for k, v in terms.items()})
             bar.update(1)
+            if len(epoch_log) < per_epoch:
+                run.save_within_epoch(len(epoch_log), order_state, epoch_log, time.perf_counter() - t0)
         if scheduler is not None and not scheduler_per_step:
             scheduler.step()
         rows = _log_rows(epoch_log, epoch + 1, len(run.history))

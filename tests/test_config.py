@@ -22,7 +22,7 @@ FLAT_NAMES = {
     "encoder_overrides", "studies_grid", "monitor_every", "knn_k", "methods", "comparison_encoder",
     "comparison_epochs", "comparison_images", "collapse_epochs", "barlow_lambda", "wmse_hidden", "wmse_dim",
     "wmse_w_size", "simclr_temperature", "moco_queue", "moco_momentum", "moco_temperature", "out_dir", "runs_dir",
-    "shipped_encoders", "checkpoint_every_s", "figure_formats",
+    "shipped_encoders", "checkpoint_every_s", "checkpoint_within_epoch_s", "figure_formats",
 }
 
 

@@ -410,6 +410,44 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, dies_in_e
     assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history], rel=1e-4)
 
 
+def test_a_run_stopped_inside_an_epoch_resumes_at_that_step_as_if_never_stopped(tmp_path, dies_in_epoch):
+    """An N2 epoch on a CPU takes 18-38 min: checkpoint_within_epoch_s saves inside the epoch too. Stopped after two
+    steps of epoch 3, the checkpoint holds those steps; the resumed run skips them (same permutation, same views)
+    and ends with the uninterrupted run's weights and losses, bit for bit."""
+    cfg = _tiny(tmp_path, pretrain_epochs=3, checkpoint_within_epoch_s=0)  # a checkpoint after every step
+    ds = data.load_dataset("digits-a")
+    full = train.pretrain_vicreg(_tiny(tmp_path / "ref", pretrain_epochs=3), "N1", ds, progress=False)
+
+    dies_in_epoch(3, batch=2)
+    with pytest.raises(KeyboardInterrupt):
+        train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    dies_in_epoch(None)
+    (path,) = tmp_path.glob(f"*/{CHECKPOINT}")
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["partial"]["step"] == 2 and len(ckpt["partial"]["rows"]) == 2
+    assert len(ckpt["history"]) == 2 * (len(ds.y_train) // 64)  # epoch 3's rows wait in "partial"
+
+    resumed = train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    assert resumed.status == "resumed"
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+    assert [h["iteration"] for h in resumed.history] == list(range(1, len(full.history) + 1))
+    for p, q in zip(resumed.encoder.parameters(), full.encoder.parameters()):
+        assert torch.equal(p, q)
+    assert "partial" not in torch.load(path, weights_only=True)  # the finished run's checkpoint
+
+
+def test_checkpoints_inside_an_epoch_wait_for_their_interval(tmp_path, dies_in_epoch):
+    """At the default 600 s a digits epoch (a second) never saves inside itself: only its end does."""
+    cfg = _tiny(tmp_path, pretrain_epochs=3, checkpoint_every_s=0)
+    assert cfg.checkpoint_within_epoch_s == 600
+    dies_in_epoch(3, batch=2)
+    with pytest.raises(KeyboardInterrupt):
+        train.pretrain_vicreg(cfg, "N1", data.load_dataset("digits-a"), progress=False)
+    (path,) = tmp_path.glob(f"*/{CHECKPOINT}")
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["epoch"] == 2 and "partial" not in ckpt
+
+
 _KILLED_CHILD = """
 import pathlib, sys, time
 from course_lib import data, resolve, train

@@ -84,6 +84,7 @@ BAD_SETTINGS = [
     ("projector=(64, -1)", r"projector must list whole layer widths >= 1"),
     ("loss_weights=(25, 25)", r"loss_weights must be three finite weights >= 0"),
     ("checkpoint_every_s=-5", r"checkpoint_every_s must be a finite number >= 0"),
+    ("checkpoint_within_epoch_s=-1", r"checkpoint_within_epoch_s must be a finite number >= 0"),
     ("download=maybe", r"download must be True or False, got 'maybe'"),
     ("precision=fp8", r"unknown precision 'fp8': use auto, fp32, bf16 or fp16"),
     ("encoder_overrides={'N1': {'batch_size': 0.5}}", r"encoder_overrides\['N1'\]: batch_size must be a whole number"),
