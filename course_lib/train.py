@@ -99,7 +99,8 @@ def fit(name: str, settings: dict, modules: dict[str, nn.Module], optimizer: tor
         t0 = time.perf_counter()
         order_state = run.order.get_state()  # before this epoch's permutation: what a mid-epoch checkpoint keeps
         partial, run.partial = run.partial, None
-        epoch_log = [{k: torch.tensor(v) for k, v in r.items()} for r in partial["rows"]] if partial else []
+        epoch_log = [{k: torch.tensor(v, dtype=torch.float32, device=cfg.torch_device) for k, v in r.items()}
+                     for r in partial["rows"]] if partial else []  # on the device, beside the new steps' terms
         if partial:
             t0 -= partial["seconds"]
         bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", refresh=False)
