@@ -120,7 +120,7 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Fal
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """How many batches :func:`batches` yields for ``n`` samples (``drop_last``: the full ones, at least one)."""
-    return max(1, n // batch_size) if n >= batch_size else 1
+    return max(1, n // batch_size)
 
 
 def batches(

@@ -342,13 +342,10 @@ class RunState:
         waits for the GPU each time), and the runs torchrun serves have short epochs; they save per epoch."""
         if self.world.size > 1 or time.perf_counter() - self._last_save < self.cfg.paths.checkpoint_within_epoch_s:
             return False
-        rank_states = [{k: g.get_state() for k, g in self.generators.items()}]
-        if self.world.is_main:
-            ckpt = self._checkpoint(False, rank_states)
-            ckpt["generator"] = order_state
-            ckpt["partial"] = {"step": step, "seconds": seconds,
-                               "rows": [{k: float(v) for k, v in r.items()} for r in rows]}
-            atomic_save(ckpt, self.path)
+        ckpt = self._checkpoint(False, [{k: g.get_state() for k, g in self.generators.items()}])
+        ckpt["generator"] = order_state
+        ckpt["partial"] = {"step": step, "seconds": seconds, "rows": [{k: float(v) for k, v in r.items()} for r in rows]}
+        atomic_save(ckpt, self.path)
         self._last_save = time.perf_counter()
         return True
 

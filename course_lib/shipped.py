@@ -133,7 +133,15 @@ def history(record: dict) -> list[dict]:
     return rows
 
 
+def _tensors(fn, value):
+    """``value`` (a tensor, or dicts of them, nested) with ``fn`` applied to each tensor; anything else as it is."""
+    if isinstance(value, dict):
+        return {k: _tensors(fn, v) for k, v in value.items()}
+    return fn(value) if isinstance(value, torch.Tensor) else value
+
+
 def _numbers(value) -> int:
+    """How many floating-point numbers ``value`` (a tensor, or dicts of them, nested) holds."""
     if isinstance(value, dict):
         return sum(_numbers(v) for v in value.values())
     return value.numel() if isinstance(value, torch.Tensor) and value.is_floating_point() else 0
@@ -141,22 +149,14 @@ def _numbers(value) -> int:
 
 def _narrow(value):
     """float32 tensors as float16, except one with a value float16 cannot hold (it stays float32)."""
-    if isinstance(value, dict):
-        return {k: _narrow(v) for k, v in value.items()}
-    if (isinstance(value, torch.Tensor) and value.dtype == torch.float32
-            and (value.numel() == 0 or float(value.abs().max()) <= _HALF_MAX)):
-        return value.half()
-    return value
+    fits = lambda t: t.dtype == torch.float32 and (t.numel() == 0 or float(t.abs().max()) <= _HALF_MAX)  # noqa: E731
+    return _tensors(lambda t: t.half() if fits(t) else t, value)
 
 
 def _widen(value):
     """float16 tensors back to float32 (what a record stored by :func:`_narrow` held), the rest as it is."""
-    if isinstance(value, dict):
-        return {k: _widen(v) for k, v in value.items()}
-    return value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.float16 else value
+    return _tensors(lambda t: t.float() if t.dtype == torch.float16 else t, value)
 
 
 def _cpu(value):
-    if isinstance(value, dict):
-        return {k: _cpu(v) for k, v in value.items()}
-    return value.detach().cpu().clone() if isinstance(value, torch.Tensor) else value
+    return _tensors(lambda t: t.detach().cpu().clone(), value)

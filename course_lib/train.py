@@ -363,7 +363,7 @@ def train_classifier(
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     else:
         cfg = cfg.replace(batch_size=batch_size)  # fit draws batches of cfg.batch_size
-        total = epochs * max(1, len(y) // batch_size)
+        total = epochs * steps_per_epoch(len(y), batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, total) / total)))
     views = classifier_views(cfg)
