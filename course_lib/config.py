@@ -636,12 +636,13 @@ PRESETS: dict[str, dict] = {
         encoder_overrides={"ResNet-18": dict(train_images=4_000, pretrain_epochs=2, supervised_epochs=2,
                                              monitor_every=0, label_fractions=())},
     ),
-    # The coursework's own budget on 2 CPU cores (`make coursework DATA=...`, about 5 h, resumable): N1 and N2 (the
+    # The coursework's own budget on 2 CPU cores (`make coursework DATA=...`, resumable): N1 and N2 (the
     # coursework's ResNet-18, max-pool kept) on all 50,000 CIFAR-10 training images, VICReg with its recipe
     # (RandomResizedCrop(32) + flip, 25/25/1, Adam at a constant lr, batch 256) kept at 20, 30 and 40 epochs (its
     # epochs study; the tables use 30, its choice), supervised 30 epochs, linear probe 20 epochs, fine-tuning
     # with 1 % and 10 % of A's and B's labels on a step budget, Tiny ImageNet's whole training split.
-    # N2's 40-epoch point is cut to fit 5 h (one N2 VICReg epoch is ~5 min here, N1's ~0.7).
+    # Meant to fit 5 h on a bf16 CPU, so N2's 40-epoch point is cut; measured, N2's part alone is ~11 h there
+    # (VICReg 10.6-12 min per epoch, N1's ~1.5) and ~28 h on an AVX2-only CPU in fp32 (README).
     "coursework": dict(
         dataset_a="cifar10", dataset_b="tiny-imagenet", image_size=None, batch_size=256, encoders=("N1", "N2"),
         pretrain_epochs=30, epochs_study=(20, 30, 40), supervised_epochs=30, probe_epochs=20,
