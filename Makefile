@@ -59,10 +59,12 @@ report-cifar: $(VENV)/.installed
 ## (which loads them): report/coursework/ and figures/coursework/. Start it again after a stop: it resumes.
 ## One encoder's part: make coursework DATA=~/data ENCODERS=N1
 ENCODERS ?= N1,N2
+## METHODS: which of each encoder's two runs, e.g. METHODS=supervised to finish (or ship) the shorter one first
+METHODS ?= vicreg,supervised
 coursework-runs: $(VENV)/.installed
 	@test -n "$(DATA)" || { echo "error: set DATA to the folder holding cifar10/ and tiny-imagenet-200/, e.g. make coursework DATA=~/data" >&2; exit 2; }
 	for enc in $$(echo "$(ENCODERS)" | tr ',' ' '); do \
-	    for method in vicreg supervised; do \
+	    for method in $$(echo "$(METHODS)" | tr ',' ' '); do \
 	        $(PY) -m course_lib.pretrain --preset coursework --encoder $$enc --method $$method -p "data_root=$(DATA)" $(ARGS) || exit $$?; \
 	    done; \
 	done
@@ -77,7 +79,7 @@ coursework: coursework-runs
 encoders: $(VENV)/.installed
 	@test -n "$(DATA)" || { echo "error: set DATA to the folder holding cifar10/ and tiny-imagenet-200/, e.g. make encoders DATA=~/data" >&2; exit 2; }
 	for enc in $$(echo "$(or $(SHIP),N1)" | tr ',' ' '); do \
-	    for method in vicreg supervised; do \
+	    for method in $$(echo "$(METHODS)" | tr ',' ' '); do \
 	        $(PY) -m course_lib.pretrain --preset coursework --encoder $$enc --method $$method -p "data_root=$(DATA)" \
 	            -p shipped_encoders=false --no-probe --export $(ARGS) || exit $$?; \
 	    done; \
