@@ -25,7 +25,7 @@ export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 # bytecode cache, 895-901 s of tests
 TEST_JOBS ?= 2
 
-.PHONY: report report-cifar coursework coursework-runs encoders studies test unit nbval notebooks colab env bench book clean
+.PHONY: report report-cifar coursework coursework-runs progress encoders studies test unit nbval notebooks colab env bench book clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ coursework-runs: $(VENV)/.installed
 
 coursework: coursework-runs
 	$(PY) -m course_lib.run --preset coursework -p "data_root=$(DATA)" -p "encoder=$(ENCODERS)" $(ARGS)
+
+## How far every run in runs/ got (finished; or epochs and steps done, training time, what is left at its rate):
+## the one look a long run stopped and resumed over several sessions needs. RUNS= another runs folder.
+progress: $(VENV)/.installed
+	$(PY) -m course_lib.runs $(RUNS)
 
 ## Ship the coursework run's encoders (VICReg with its epochs-study encoders, and the supervised baseline) as
 ## encoders/coursework/<run>.pt, which the notebooks load on a machine without runs of its own (course_lib.shipped).

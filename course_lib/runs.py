@@ -18,6 +18,9 @@ found again. What a run folder holds:
 - small JSON files computed from the trained run: the studies' ``probes.json`` (:func:`cached`) and
   :mod:`course_lib.pretrain`'s ``probe.json`` (:func:`write_text_atomically`).
 
+``python -m course_lib.runs [FOLDER]`` (``make progress``) tables how far each run in a runs folder got
+(:func:`progress`), read from these files.
+
 Every file is written through a per-process temporary name and a rename (:func:`atomic_save`,
 :func:`write_text_atomically`), so a crash never leaves a half-written one.
 
@@ -47,8 +50,9 @@ from .errors import CourseError
 from .images import ImageDataset
 
 __all__ = ["CHECKPOINT", "RunState", "atomic_save", "cached", "data_fingerprint", "jsonable", "load_checkpoint",
-           "load_snapshot", "read_checkpoint", "reseed", "restore_generator", "run_folder", "save_snapshot",
-           "settings_key", "snapshot_path", "weights_fingerprint", "write_text_atomically"]
+           "load_snapshot", "progress", "progress_table", "read_checkpoint", "reseed", "restore_generator",
+           "run_folder", "save_snapshot", "settings_key", "snapshot_path", "weights_fingerprint",
+           "write_text_atomically"]
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -331,12 +335,12 @@ class RunState:
         self._last_save = time.perf_counter()
         return True
 
-    def save_within_epoch(self, step: int, order_state: torch.Tensor, rows: list[dict[str, torch.Tensor]],
+    def save_within_epoch(self, step: int, steps: int, order_state: torch.Tensor, rows: list[dict[str, torch.Tensor]],
                           seconds: float) -> bool:
-        """Checkpoint ``step`` steps into the epoch after :attr:`epoch`, when ``cfg.checkpoint_within_epoch_s``
-        seconds have passed since the last save; whether it did. ``order_state`` is the batch order's state when
-        the epoch began (a resume draws the same permutation and skips the ``step`` batches done), ``rows`` the
-        epoch's logged terms so far and ``seconds`` its training time so far.
+        """Checkpoint ``step`` of the ``steps`` steps of the epoch after :attr:`epoch`, when
+        ``cfg.checkpoint_within_epoch_s`` seconds have passed since the last save; whether it did. ``order_state`` is
+        the batch order's state when the epoch began (a resume draws the same permutation and skips the ``step``
+        batches done), ``rows`` the epoch's logged terms so far and ``seconds`` its training time so far.
 
         One process only: under torchrun the processes would have to agree at every step (a collective that
         waits for the GPU each time), and the runs torchrun serves have short epochs; they save per epoch."""
@@ -344,7 +348,8 @@ class RunState:
             return False
         ckpt = self._checkpoint(False, [{k: g.get_state() for k, g in self.generators.items()}])
         ckpt["generator"] = order_state
-        ckpt["partial"] = {"step": step, "seconds": seconds, "rows": [{k: float(v) for k, v in r.items()} for r in rows]}
+        ckpt["partial"] = {"step": step, "steps": steps, "seconds": seconds,
+                           "rows": [{k: float(v) for k, v in r.items()} for r in rows]}
         atomic_save(ckpt, self.path)
         self._last_save = time.perf_counter()
         return True
@@ -406,3 +411,98 @@ def cached(run_dir: Path, filename: str, key: str, compute: Callable[[], dict]) 
         found[key] = compute()
         write_text_atomically(path, json.dumps(found, indent=1))
     return found[key]
+
+
+# --------------------------------------------------------------------------- progress of the runs in a folder
+
+
+def _hours(seconds: float) -> str:
+    """``seconds`` as "42 s", "17 min" or "7 h 05 min"."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def progress(folder: Path, now: float | None = None) -> dict:
+    """Where the run in ``folder`` stands, read from its files without touching them.
+
+    ``state``: "finished" (``metrics.json``), "training" (a checkpoint: epochs done, and steps of the next epoch
+    when it was saved inside one), "not started" (no checkpoint yet: it stopped before its first save) or "damaged
+    checkpoint" (unreadable; starting the run says what to do). With
+    ``done`` (the fraction of its steps trained), ``seconds`` (training time so far), ``left`` (the seconds that
+    remain at the rate so far; None when nothing is trained) and ``saved`` (seconds since its checkpoint was
+    written). A long run (an N2 epoch is 18-38 min on 2 CPU cores) is stopped and resumed many times: this says
+    how far it got, without loading its weights (``mmap``)."""
+    folder = Path(folder)
+    settings = json.loads((folder / "settings.json").read_text()) if (folder / "settings.json").exists() else {}
+    epochs = int(settings.get("epochs", 0))
+    what = " ".join(str(settings[k]) for k in ("method", "encoder") if k in settings)
+    if "init" in settings:  # a fine-tune: what it starts from, on which share of the labels
+        share = 100 * float(settings.get("fraction", 1))
+        what = f"{settings.get('method', '')} from {settings['init']}, {share:g} % of labels"
+    row = {"run": folder.name, "what": what, "epochs": epochs, "epoch": 0, "step": 0, "steps_per_epoch": None,
+           "seconds": 0.0, "done": 0.0, "left": None, "saved": None, "state": "not started"}
+    if (folder / "metrics.json").exists():
+        metrics = json.loads((folder / "metrics.json").read_text())
+        return {**row, "state": "finished", "epoch": int(metrics.get("epochs", epochs)), "done": 1.0, "left": 0.0,
+                "seconds": float(metrics.get("seconds", 0.0))}
+    path = folder / CHECKPOINT
+    if not path.exists():
+        return row
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # half-written by another tool, truncated: load_checkpoint says so when the run starts
+        return {**row, "state": "damaged checkpoint"}
+    partial = ckpt.get("partial") or {}
+    if not partial.get("steps"):  # saved at an epoch's end (or inside one, before checkpoints gave its steps)
+        partial = {}
+    epoch, step, per_epoch = int(ckpt.get("epoch", 0)), int(partial.get("step", 0)), partial.get("steps")
+    seconds = float(ckpt.get("seconds", 0.0)) + float(partial.get("seconds", 0.0))
+    done = (epoch + (step / per_epoch if per_epoch else 0)) / epochs if epochs else 0.0
+    now = time.time() if now is None else now
+    return {**row, "state": "training", "epoch": epoch, "step": step, "steps_per_epoch": per_epoch,
+            "seconds": seconds, "done": done,
+            "left": seconds * (1 - done) / done if done else None, "saved": max(0.0, now - path.stat().st_mtime)}
+
+
+def progress_table(runs_dir: Path) -> str:
+    """A Markdown table of :func:`progress` for every run folder in ``runs_dir``, unfinished runs first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise CourseError(f"no runs folder at {runs_dir}: pass the folder that holds the run folders "
+                          "(python -m course_lib.runs FOLDER; without one, runs/ under the project root)")
+    rows = [progress(f) for f in sorted(runs_dir.iterdir()) if (f / "settings.json").exists()]
+    if not rows:
+        return f"{runs_dir}: no runs yet"
+    rows.sort(key=lambda r: (r["state"] == "finished", r["run"]))
+    lines = ["| run | what | state | progress | trained | left (at its rate) | checkpoint saved |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["state"] == "training":
+            step = f" + {r['step']}/{r['steps_per_epoch']} steps" if r["step"] else ""
+            where = f"{r['epoch']}/{r['epochs']} epochs{step} ({100 * r['done']:.0f} %)"
+        else:
+            where = f"{r['epoch']}/{r['epochs']} epochs" if r["state"] == "finished" else "—"
+        left = "—" if r["left"] is None or r["state"] == "finished" else _hours(r["left"])
+        saved = "—" if r["saved"] is None else f"{_hours(r['saved'])} ago"
+        cells = (r["run"], r["what"], r["state"], where, _hours(r["seconds"]), left, saved)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    from .config import project_root
+
+    parser = argparse.ArgumentParser(prog="python -m course_lib.runs",
+                                     description="How far each run in a runs folder got: finished, or epochs and "
+                                                 "steps done, training time, and what is left at its rate.")
+    parser.add_argument("runs_dir", nargs="?", default=None, help="the runs folder (default: runs/ in the project)")
+    args = parser.parse_args()
+    try:
+        print(progress_table(Path(args.runs_dir) if args.runs_dir else project_root() / "runs"))
+    except CourseError as err:
+        sys.exit(f"error: {err}")

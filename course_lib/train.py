@@ -116,7 +116,7 @@ def fit(name: str, settings: dict, modules: dict[str, nn.Module], optimizer: tor
             epoch_log.append({k: v.detach() for k, v in terms.items()})
             bar.update(1)
             if len(epoch_log) < per_epoch:
-                run.save_within_epoch(len(epoch_log), order_state, epoch_log, time.perf_counter() - t0)
+                run.save_within_epoch(len(epoch_log), per_epoch, order_state, epoch_log, time.perf_counter() - t0)
         if scheduler is not None and not scheduler_per_step:
             scheduler.step()
         rows = _log_rows(epoch_log, epoch + 1, len(run.history))

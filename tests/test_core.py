@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from course_lib import CourseError, resolve
 from course_lib.config import with_overrides
-from course_lib import data, diagnostics, evaluate, models, report, runtime, train
+from course_lib import data, diagnostics, evaluate, models, report, runs, runtime, train
 from course_lib.images import ImageDataset
 from course_lib.losses import covariance, invariance, variance, vicreg_loss
 from course_lib.runs import CHECKPOINT, weights_fingerprint
@@ -434,6 +434,38 @@ def test_a_run_stopped_inside_an_epoch_resumes_at_that_step_as_if_never_stopped(
     for p, q in zip(resumed.encoder.parameters(), full.encoder.parameters()):
         assert torch.equal(p, q)
     assert "partial" not in torch.load(path, weights_only=True)  # the finished run's checkpoint
+
+
+def test_the_runs_table_says_how_far_a_stopped_run_got(tmp_path, dies_in_epoch):
+    """python -m course_lib.runs: a run stopped 2 steps into epoch 3 of 3 is "training" at 2 epochs + 2 steps, with
+    the time left at its own rate; a finished run is "finished"; a folder that never saved is "not started"."""
+    cfg = _tiny(tmp_path, pretrain_epochs=3, checkpoint_within_epoch_s=0)
+    ds = data.load_dataset("digits-a")
+    train.pretrain_vicreg(_tiny(tmp_path, pretrain_epochs=2), "N1", ds, progress=False)  # finished, 2 epochs
+    dies_in_epoch(3, batch=2)
+    with pytest.raises(KeyboardInterrupt):
+        train.pretrain_vicreg(cfg, "N1", ds, progress=False)
+    dies_in_epoch(None)
+    (tmp_path / "vicreg-N2-never").mkdir()
+    (tmp_path / "vicreg-N2-never" / "settings.json").write_text(json.dumps({"method": "vicreg", "epochs": 30}))
+
+    rows = {r["state"]: r for r in map(runs.progress, sorted(p for p in tmp_path.iterdir() if p.is_dir()))}
+    assert set(rows) == {"training", "finished", "not started"}
+    per_epoch = len(ds.y_train) // 64
+    stopped = rows["training"]
+    assert (stopped["epoch"], stopped["epochs"], stopped["step"], stopped["steps_per_epoch"]) == (2, 3, 2, per_epoch)
+    assert stopped["done"] == pytest.approx((2 * per_epoch + 2) / (3 * per_epoch))
+    assert stopped["left"] == pytest.approx(stopped["seconds"] * (1 - stopped["done"]) / stopped["done"])
+    assert stopped["seconds"] > 0 and stopped["saved"] >= 0
+    assert rows["finished"]["epoch"] == 2 and rows["finished"]["done"] == 1
+    assert rows["not started"]["done"] == 0 and rows["not started"]["left"] is None
+
+    table = runs.progress_table(tmp_path)
+    lines = table.splitlines()
+    assert "| training | 2/3 epochs + 2/" in lines[2] and "vicreg N1" in lines[2]  # unfinished runs first
+    assert "| not started |" in lines[3] and "| finished | 2/2 epochs |" in lines[4]
+    with pytest.raises(CourseError, match="no runs folder"):
+        runs.progress_table(tmp_path / "missing")
 
 
 def test_checkpoints_inside_an_epoch_wait_for_their_interval(tmp_path, dies_in_epoch):
