@@ -502,7 +502,8 @@ if __name__ == "__main__":
                                                  "steps done, training time, and what is left at its rate.")
     parser.add_argument("runs_dir", nargs="?", default=None, help="the runs folder (default: runs/ in the project)")
     args = parser.parse_args()
+    folder = Path(args.runs_dir) if args.runs_dir else project_root() / "runs"
     try:
-        print(progress_table(Path(args.runs_dir) if args.runs_dir else project_root() / "runs"))
+        print(progress_table(folder) if folder.is_dir() or args.runs_dir else f"{folder}: no runs yet")
     except CourseError as err:
         sys.exit(f"error: {err}")
