@@ -432,7 +432,7 @@ def progress(folder: Path, now: float | None = None) -> dict:
     checkpoint" (unreadable; starting the run says what to do). With
     ``done`` (the fraction of its steps trained), ``seconds`` (training time so far), ``left`` (the seconds that
     remain at the rate so far; None when nothing is trained) and ``saved`` (seconds since its checkpoint was
-    written). A long run (an N2 epoch is 18-38 min on 2 CPU cores) is stopped and resumed many times: this says
+    written). A long run (an N2 epoch is 10-38 min on 2 CPU cores) is stopped and resumed many times: this says
     how far it got, without loading its weights (``mmap``)."""
     folder = Path(folder)
     settings = json.loads((folder / "settings.json").read_text()) if (folder / "settings.json").exists() else {}
@@ -484,7 +484,7 @@ def progress_table(runs_dir: Path) -> str:
             where = f"{r['epoch']}/{r['epochs']} epochs{step} ({100 * r['done']:.0f} %)"
         else:
             where = f"{r['epoch']}/{r['epochs']} epochs" if r["state"] == "finished" else "—"
-        left = "—" if r["left"] is None or r["state"] == "finished" else _hours(r["left"])
+        left = _hours(r["left"]) if r["left"] else "—"  # None: nothing trained yet; 0: finished
         saved = "—" if r["saved"] is None else f"{_hours(r['saved'])} ago"
         cells = (r["run"], r["what"], r["state"], where, _hours(r["seconds"]), left, saved)
         lines.append("| " + " | ".join(cells) + " |")
