@@ -54,9 +54,9 @@ report-cifar: $(VENV)/.installed
 	@test -n "$(DATA)" || { echo "error: set DATA to the folder holding cifar10/ and tiny-imagenet-200/, e.g. make report-cifar DATA=~/data" >&2; exit 2; }
 	$(PY) -m course_lib.run --preset cpu-cifar -p "data_root=$(DATA)" $(ARGS)
 
-## The coursework's own budget (coursework preset; N1 ~2.5 h, N2 ~11 h on 2 bf16 CPU cores; resumable): first the expensive runs of
-## each encoder of ENCODERS (VICReg kept at 20/30/40 epochs, then the supervised baseline), then every notebook
-## (which loads them): report/coursework/ and figures/coursework/. Start it again after a stop: it resumes.
+## The coursework's own budget (coursework preset; N1 ~2.5 h, N2 ~11 h on 2 bf16 CPU cores; resumable): first the
+## expensive runs of each encoder of ENCODERS (VICReg kept at 20/30/40 epochs, then the supervised baseline), then
+## every notebook (which loads them): report/coursework/ and figures/coursework/. Start it again after a stop: it resumes.
 ## One encoder's part: make coursework DATA=~/data ENCODERS=N1
 ENCODERS ?= N1,N2
 ## METHODS: which of each encoder's two runs, e.g. METHODS=supervised to finish (or ship) the shorter one first
